@@ -1,0 +1,236 @@
+"""Provider configuration, messages and the events that change them."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .crypto import EncryptedJSONField, EncryptedTextField
+from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
+
+
+def new_callback_token() -> str:
+    # 32 random bytes: 256 bits, well above the 128 the callback needs.
+    return secrets.token_urlsafe(32)
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        GENERIC = "generic", "Other (Generic)"
+        SINCH_INDIA = "sinch_india", "Sinch India"
+
+    class RequestType(models.TextChoices):
+        POST = "POST", "POST"
+        GET = "GET", "GET"
+
+    class ContentType(models.TextChoices):
+        JSON = "json", "JSON"
+        FORM = "form", "Form key-value"
+
+    class AuthType(models.TextChoices):
+        NONE = "none", "None"
+        BASIC = "basic", "Basic"
+
+    class NumberFormat(models.TextChoices):
+        DIGITS = "digits", "Digits with country code (919876543210)"
+        E164 = "e164", "E.164 with + (+919876543210)"
+        NATIONAL = "national", "National (9876543210)"
+
+    class DlrFormat(models.TextChoices):
+        CLEVERTAP = "clevertap", "CleverTap generic (JSON array)"
+        SINCH_REST = "sinch_rest", "Sinch REST per-recipient reports"
+        PARAMS = "params", "Kannel / Jasmin parameters (GET or POST)"
+        CUSTOM = "custom", "Custom field mapping"
+
+    nickname = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GENERIC)
+    request_type = models.CharField(
+        max_length=4, choices=RequestType.choices, default=RequestType.POST
+    )
+    endpoint = models.URLField(max_length=2000)
+    content_type = models.CharField(
+        max_length=4, choices=ContentType.choices, default=ContentType.JSON
+    )
+    auth_type = models.CharField(max_length=5, choices=AuthType.choices, default=AuthType.NONE)
+    username = EncryptedTextField(blank=True, default="")
+    password = EncryptedTextField(blank=True, default="")
+    headers = EncryptedJSONField(blank=True, default=dict)
+    payload = models.JSONField(default=dict)
+    number_format = models.CharField(
+        max_length=8, choices=NumberFormat.choices, default=NumberFormat.DIGITS
+    )
+    batch_enabled = models.BooleanField(default=False)
+    batch_key = models.CharField(max_length=100, blank=True, default="")
+    batch_size = models.PositiveIntegerField(default=100)
+    dlr_format = models.CharField(
+        max_length=10, choices=DlrFormat.choices, default=DlrFormat.CLEVERTAP
+    )
+    # For dlr_format=custom: {"id": ..., "status": ..., "code": ..., "time": ...,
+    # "description": ..., "status_map": {"DELIVRD": "delivered", ...}}
+    dlr_mapping = models.JSONField(default=dict, blank=True)
+    callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_summary = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["nickname"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(batch_size__gte=1) & Q(batch_size__lte=1000),
+                name="provider_batch_size_1_to_1000",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.nickname
+
+    def get_absolute_url(self) -> str:
+        return reverse("provider_detail", args=[self.pk])
+
+    @property
+    def callback_url(self) -> str:
+        return settings.SMSGATEWAY_BASE_URL + reverse("dlr_callback", args=[self.callback_token])
+
+    @property
+    def custom_placeholders(self) -> list[str]:
+        """Names of `$$Name` placeholders that need a value wherever the provider is used."""
+        return [name for name in find_placeholders(self.payload) if name not in STANDARD_PLACEHOLDERS]
+
+
+class Message(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SUBMITTED = "submitted", "Submitted"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = (Status.DELIVERED, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="messages")
+    to = models.CharField(max_length=32, help_text="E.164, e.g. +919876543210")
+    body = models.TextField(blank=True, default="")
+    template_id = models.CharField(max_length=64, blank=True, default="")
+    variables = models.JSONField(default=dict, blank=True)
+    campaign_ref = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error_code = models.CharField(max_length=32, blank=True, default="")
+    error_description = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=100, blank=True, default="")
+    is_test = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["provider", "status"]),
+            models.Index(fields=["provider", "-created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["to"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="message_idempotency_key_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} to {self.to} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class MessageEvent(models.Model):
+    """One entry in a message's history: a send attempt, a DLR or an operator action."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        SEND = "send", "Send attempt"
+        DLR = "dlr", "Delivery report"
+        ADMIN = "admin", "Operator"
+        SYSTEM = "system", "System"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    status = models.CharField(max_length=10, choices=Message.Status.choices, blank=True)
+    code = models.CharField(max_length=32, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Send attempts: {"request": {...masked...}, "response": "..."}; DLRs: the raw record.
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.status} {self.code}".strip()
+
+
+class DeliveryReport(models.Model):
+    """Every record received on a DLR callback, applied or not, kept for audit."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate (no change)"
+        IGNORED = "ignored", "Ignored (message already final)"
+        RECORDED = "recorded", "Recorded (no status change)"
+        UNKNOWN_MESSAGE = "unknown_message", "Unknown message id"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="reports")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    message_ref = models.CharField(max_length=100, db_index=True)
+    event = models.CharField(max_length=32)
+    code = models.CharField(max_length=32, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} for {self.message_ref} ({self.outcome})"
+
+
+class OptOut(models.Model):
+    """A number that asked not to be messaged (a STOP reply)."""
+
+    phone = models.CharField(max_length=32, unique=True, help_text="E.164")
+    source = models.CharField(max_length=100, blank=True, default="")
+    text = models.CharField(max_length=512, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "opt-out"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.phone

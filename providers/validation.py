@@ -1,0 +1,115 @@
+"""Rules for a provider's configuration, shared by the dashboard form and the API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .placeholders import find_placeholders
+from .transport import check_endpoint
+
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Set by the transport itself; a template must not override them.
+RESERVED_HEADERS = {"content-length", "host", "transfer-encoding", "connection"}
+DLR_STATUSES = {"delivered", "failed", "submitted", ""}
+
+
+def provider_config_errors(data: dict[str, Any], *, creating: bool) -> dict[str, list[str]]:
+    """Field errors for a provider configuration (empty when it may be saved).
+
+    `data` holds the model's field names with Python values (payload parsed).
+    """
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, text: str) -> None:
+        errors.setdefault(name, []).append(text)
+
+    endpoint = str(data.get("endpoint") or "")
+    if not endpoint:
+        add("endpoint", "Enter the provider's HTTP endpoint.")
+    else:
+        problem = check_endpoint(endpoint)
+        if problem:
+            add("endpoint", problem)
+
+    payload = data.get("payload")
+    request_type = data.get("request_type", "POST")
+    content_type = data.get("content_type", "json")
+    if payload is None or payload == "" or payload == {}:
+        add("payload", "Enter a JSON payload template.")
+    else:
+        names = find_placeholders(payload, endpoint)
+        if "To" not in names:
+            add("payload", "The payload must use $$To for the recipient's number.")
+        if "Body" not in names and "TemplateID" not in names:
+            add("payload", "The payload must use $$Body or $$TemplateID (or both).")
+        flat = request_type == "GET" or content_type == "form"
+        if flat:
+            if not isinstance(payload, dict):
+                add("payload", "GET and form payloads must be a JSON object of key-value pairs.")
+            elif any(isinstance(v, dict | list) for v in payload.values()):
+                add("payload", "GET and form payloads must be flat: no nested objects or arrays.")
+
+    if data.get("batch_enabled"):
+        key = str(data.get("batch_key") or "")
+        size = data.get("batch_size")
+        if request_type != "POST" or content_type != "json":
+            add("batch_enabled", "Batch mode needs a POST request with a JSON body.")
+        if not key:
+            add("batch_key", "Name the array that holds one record per message.")
+        elif isinstance(payload, dict):
+            records = payload.get(key)
+            if not isinstance(records, list) or len(records) != 1 or not isinstance(
+                records[0], dict
+            ):
+                add("batch_key", f'The payload needs "{key}": [ {{one record}} ] with exactly '
+                                 "one record template in the array.")
+            elif "To" not in find_placeholders(records[0]):
+                add("batch_key", "The batch record must use $$To.")
+        else:
+            add("batch_key", "Batch mode needs the payload to be a JSON object.")
+        if not isinstance(size, int) or not 1 <= size <= 1000:
+            add("batch_size", "Records per request must be between 1 and 1,000.")
+    elif data.get("batch_size") is not None and not 1 <= int(data["batch_size"]) <= 1000:
+        add("batch_size", "Records per request must be between 1 and 1,000.")
+
+    if data.get("auth_type") == "basic":
+        if not data.get("username"):
+            add("username", "Basic authentication needs a username.")
+        if creating and not data.get("password"):
+            add("password", "Basic authentication needs a password.")
+
+    uses_credentials = {"Username", "Password"} & set(find_placeholders(payload or {}))
+    if uses_credentials and data.get("auth_type") != "basic":
+        if "Username" in uses_credentials and not data.get("username"):
+            add("username", "The payload uses $$Username: enter the username.")
+        if "Password" in uses_credentials and creating and not data.get("password"):
+            add("password", "The payload uses $$Password: enter the password.")
+
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict):
+        add("headers", "Headers must be name/value pairs.")
+    else:
+        seen: set[str] = set()
+        for name, value in headers.items():
+            lowered = str(name).lower()
+            if not HEADER_NAME_RE.match(str(name)):
+                add("headers", f"{name!r} is not a valid header name.")
+            elif lowered in RESERVED_HEADERS:
+                add("headers", f"{name} is set automatically and cannot be overridden.")
+            elif lowered in seen:
+                add("headers", f"The header {name} is given twice.")
+            if "\r" in str(value) or "\n" in str(value):
+                add("headers", f"The value of {name} may not contain line breaks.")
+            seen.add(lowered)
+
+    if data.get("dlr_format") == "custom":
+        mapping = data.get("dlr_mapping") or {}
+        if not isinstance(mapping, dict) or not mapping.get("id") or not mapping.get("status"):
+            add("dlr_mapping", "A custom DLR format needs at least the id and status field names.")
+        else:
+            status_map = mapping.get("status_map") or {}
+            bad = [v for v in status_map.values() if v not in DLR_STATUSES]
+            if not isinstance(status_map, dict) or bad:
+                add("dlr_mapping", "Status values must map to delivered, failed or submitted.")
+    return errors
