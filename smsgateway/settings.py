@@ -27,6 +27,10 @@ SMSGATEWAY_BASE_URL = env.str("SMSGATEWAY_BASE_URL", default="http://127.0.0.1:8
 SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS = env.bool("SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS", default=False)
 # The built-in sandbox provider (a fake Sinch India endpoint) is served only when enabled.
 SMSGATEWAY_SANDBOX_ENABLED = env.bool("SMSGATEWAY_SANDBOX_ENABLED", default=False)
+SMSGATEWAY_SANDBOX_USERNAME = env.str("SMSGATEWAY_SANDBOX_USERNAME", default="sandbox")
+SMSGATEWAY_SANDBOX_PASSWORD = env.str("SMSGATEWAY_SANDBOX_PASSWORD", default="sandbox-pass")
+# Seconds between the sandbox accepting a message and posting its delivery report.
+SMSGATEWAY_SANDBOX_DLR_DELAY = env.float("SMSGATEWAY_SANDBOX_DLR_DELAY", default=2.0)
 # Fernet keys (url-safe base64, 32 bytes) for provider secrets; the first encrypts,
 # all decrypt, so a new key can be put in front while old rows are re-encrypted.
 # Without it, a key is derived from SECRET_KEY.
@@ -51,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "providers",
@@ -155,6 +160,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files come from the installed sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
