@@ -69,6 +69,10 @@ class EncryptedTextField(models.TextField):
 class EncryptedJSONField(models.TextField):
     """A JSON value stored encrypted as a whole (used for header name/value pairs)."""
 
+    # Tell django-stubs what Python code gets and sets (a dict, not the stored text).
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return self.get_default()

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from campaigns.dlt import sender_id_error, template_mismatch
+from campaigns.personalisation import MissingField, field_names, personalise
+from campaigns.sms_length import sms_length
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "units", "parts"),
+    [
+        ("", "GSM-7", 0, 0),
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),
+        ("a" * 159 + "[", "GSM-7", 161, 2),
+        ("नमस्ते", "UCS-2", 6, 1),
+        ("a" * 69 + "é" + "ç", "UCS-2", 71, 2),
+        ("🎉" * 35, "UCS-2", 70, 1),
+        ("x" * 134 + "✓", "UCS-2", 135, 3),
+    ],
+)
+def test_sms_length(text, encoding, units, parts):
+    length = sms_length(text)
+    assert (length.encoding, length.characters, length.parts) == (encoding, units, parts)
+
+
+def test_personalisation_fills_fields_and_defaults():
+    message = "Hi {{first_name|there}}, your code is {{ Code }}"
+    assert field_names(message) == ["first_name", "code"]
+    assert personalise(message, {"first_name": "Asha", "code": "42"}) == "Hi Asha, your code is 42"
+    assert personalise(message, {"first_name": " ", "code": "42"}) == "Hi there, your code is 42"
+
+
+def test_personalisation_without_value_or_default_names_the_field():
+    with pytest.raises(MissingField) as error:
+        personalise("Hi {{first_name}}", {})
+    assert error.value.name == "first_name"
+
+
+def test_personalisation_is_single_pass():
+    assert personalise("{{a}}", {"a": "{{b}}", "b": "x"}) == "{{b}}"
+
+
+TEMPLATE = "Dear {#var#}, your OTP is {#var#}. Do not share it. - ACME"
+
+
+def test_dlt_template_matches_rendered_text():
+    assert template_mismatch(TEMPLATE, "Dear Asha, your OTP is 1234. Do not share it. - ACME") is None
+
+
+def test_dlt_template_mismatch_is_explained():
+    assert "does not match" in template_mismatch(TEMPLATE, "Hello Asha, your OTP is 1234.")
+
+
+def test_dlt_variables_are_limited_to_30_characters():
+    long_name = "A" * 31
+    error = template_mismatch(TEMPLATE, f"Dear {long_name}, your OTP is 1. Do not share it. - ACME")
+    assert "Variable 1" in error and "31 characters" in error
+
+
+@pytest.mark.parametrize(
+    ("sender", "promotional", "ok"),
+    [("123456", True, True), ("ACMEIN", True, False), ("ACMEIN", False, True),
+     ("ACME12", False, False), ("12345", True, False)],
+)
+def test_sender_id_rules(sender, promotional, ok):
+    assert (sender_id_error(sender, promotional=promotional) is None) is ok
