@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from campaigns.csv_reader import CsvError, open_rows
+
+
+def read(data: bytes, **kwargs):
+    layout, rows = open_rows(io.BytesIO(data), **kwargs)
+    return layout, list(rows)
+
+
+def test_it_reads_utf8_with_a_bom_and_finds_the_phone_column():
+    layout, rows = read("\ufeffName,Mobile\nअनु,9876543210\nBob,+919876543211\n".encode())
+    assert layout.phone_column == "mobile"
+    assert [(r.number, r.phone, r.fields["name"]) for r in rows] == [
+        (2, "9876543210", "अनु"), (3, "+919876543211", "Bob")]
+
+
+def test_it_reads_excel_latin1_with_semicolons():
+    layout, rows = read("name;phone\nJosé;9876543210\n".encode("cp1252"))
+    assert (layout.encoding, layout.delimiter) == ("cp1252", ";")
+    assert rows[0].fields["name"] == "José"
+
+
+def test_a_chosen_phone_column_is_used():
+    layout, rows = read(b"cell,phone\n9876543210,x\n", phone_column="Cell")
+    assert rows[0].phone == "9876543210"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"", "empty"), (b"name,city\nA,B\n", "No phone column"),
+     ("phone\n1\n".encode("utf-16"), "UTF-16"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not a CSV"),
+     (b"phone,phone\n1,2\n", "twice")],
+)
+def test_a_bad_file_is_refused_with_a_reason(data, reason):
+    with pytest.raises(CsvError, match=reason):
+        read(data)
+
+
+def test_bad_rows_are_reported_with_their_row_number_and_the_rest_kept():
+    data = b'phone,name\n9876543210,A\n9876543211\n"multi\nline",B\n9876543212,C\n'
+    _, rows = read(data)
+    assert [(r.number, r.error[:9]) for r in rows] == [
+        (2, ""), (3, "Has 1 col"), (4, ""), (6, "")]
+
+
+def test_an_unmatched_quote_is_a_clear_row_error():
+    _, rows = read(b'phone,name\n9876543210,"open\n9876543211,B\n')
+    assert rows[-1].number == 2
+    assert "unmatched quote" in rows[-1].error
+
+
+def test_a_huge_field_is_a_row_error():
+    _, rows = read(b"phone,note\n9876543210," + b"x" * 1_000_000 + b"\n9876543211,ok\n")
+    assert "longer than" in rows[0].error
+    assert rows[-1].phone == "9876543211"
+
+
+def test_it_streams_without_reading_everything_first():
+    class CountingStream(io.RawIOBase):
+        def __init__(self, lines: int) -> None:
+            self.lines, self.sent, self.buffer = lines, 0, b"phone,name\n"
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, target) -> int:
+            while len(self.buffer) < len(target) and self.sent < self.lines:
+                self.buffer += b"9876543210,someone\n"
+                self.sent += 1
+            n = min(len(target), len(self.buffer))
+            target[:n], self.buffer = self.buffer[:n], self.buffer[n:]
+            return n
+
+    stream = CountingStream(1_000_000)
+    _, rows = open_rows(io.BufferedReader(stream))
+    next(rows)
+    assert stream.sent < 20_000
