@@ -336,6 +336,7 @@ def report_apply(*, provider: Provider, report: Report) -> str:
     description = report.description
     if report.status == Status.FAILED and not description:
         description = failure_meaning(report.code)
+    audit.description = description
     now = timezone.now()
     with transaction.atomic():
         if report.status in (Status.DELIVERED, Status.FAILED):

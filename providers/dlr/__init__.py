@@ -1,0 +1,1 @@
+"""Delivery-report (DLR) callback: one parser module per format, and the view."""

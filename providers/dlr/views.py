@@ -1,9 +1,134 @@
-"""DLR callback view (stub)."""
+"""The delivery-report (DLR) callback providers call: `/dlr/<token>/`.
+
+Thin: find the provider by its secret token, read the body in the provider's DLR
+format, apply each report with `services.report_apply`, and answer the way that
+format's senders expect. Bad input gets a 4xx, never a 500.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import logging
+import re
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.csrf import csrf_exempt
+
+from providers import services
+from providers.models import DeliveryReport, Provider
+
+from . import clevertap, custom, params, sinch_rest
+from .base import MalformedBody, NotConfigured, Parsed, clean_params
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+# What secrets.token_urlsafe produces; anything else cannot match, and some of it (a NUL)
+# would make PostgreSQL raise instead of simply finding nothing.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+Format = Provider.DlrFormat
 
 
+@csrf_exempt
 def dlr_callback(request: HttpRequest, token: str) -> HttpResponse:
-    return HttpResponse(status=501)
+    # One indexed lookup of a unique 256-bit random token: its timing reveals nothing usable.
+    provider = None
+    if TOKEN_RE.fullmatch(token):
+        provider = Provider.objects.filter(callback_token=token).first()
+    if provider is None:
+        logger.warning("DLR callback with an unknown token")
+        return _quiet(HttpResponse("Unknown callback URL.", status=404, content_type="text/plain"))
+    allowed = ["GET", "POST"] if provider.dlr_format == Format.PARAMS else ["POST"]
+    if request.method not in allowed:
+        return _quiet(HttpResponseNotAllowed(allowed))
+    body = _read_body(request)
+    if body is None:
+        return _failure(provider, 413, "body larger than 1 MB")
+    if provider.dlr_format == Format.PARAMS:
+        return _params_callback(request, provider)
+    try:
+        parsed = _parse(provider, body)
+    except MalformedBody as exc:
+        return _failure(provider, 400, str(exc))
+    except NotConfigured as exc:
+        return _failure(provider, 503, str(exc))
+    processed, unprocessed = _apply(provider, parsed)
+    status = "success" if not unprocessed else "partial" if processed else "fail"
+    logger.info(
+        "DLR callback for provider %s: %s processed, %s unprocessed",
+        provider.pk,
+        processed,
+        len(unprocessed),
+    )
+    return JsonResponse({"status": status, "processed": processed, "unprocessed": unprocessed})
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The body, or None when it is over the limit (checked before reading when possible)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= MAX_BODY_BYTES else None
+
+
+def _parse(provider: Provider, body: bytes) -> Parsed:
+    if provider.dlr_format == Format.SINCH_REST:
+        return sinch_rest.parse(body)
+    if provider.dlr_format == Format.CUSTOM:
+        return custom.parse(body, provider.dlr_mapping)
+    return clevertap.parse(body)
+
+
+def _apply(provider: Provider, parsed: Parsed) -> tuple[int, list[dict[str, Any]]]:
+    unprocessed = [_unprocessed(error.code, error.error, error.record) for error in parsed.errors]
+    processed = 0
+    for report in parsed.reports:
+        outcome = services.report_apply(provider=provider, report=report)
+        if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE:
+            # Stored for audit by report_apply, but the sender should know it matched nothing.
+            unprocessed.append(_unprocessed(404, "unknown message id", report.raw))
+        else:
+            processed += 1
+    return processed, unprocessed
+
+
+def _unprocessed(code: int, error: str, record: Any) -> dict[str, Any]:
+    return {"status": "fail", "code": code, "error": error, "record": record}
+
+
+def _params_callback(request: HttpRequest, provider: Provider) -> HttpResponse:
+    try:
+        # Form fields win over the query string: the dlr-url's own query comes first.
+        values = clean_params({**request.GET.dict(), **request.POST.dict()})
+        report = params.parse(values)
+    except (MalformedBody, MultiPartParserError, SuspiciousOperation) as exc:
+        return _failure(provider, 400, str(exc) or "unreadable parameters")
+    outcome = services.report_apply(provider=provider, report=report)
+    logger.info("DLR callback for provider %s: %s", provider.pk, outcome)
+    return HttpResponse(params.answer(values, outcome), content_type="text/plain")
+
+
+def _failure(provider: Provider, status: int, error: str) -> HttpResponse:
+    logger.warning("DLR callback for provider %s refused (%s): %s", provider.pk, status, error)
+    response: HttpResponse
+    if provider.dlr_format == Format.PARAMS:
+        response = HttpResponse(error, status=status, content_type="text/plain")
+    else:
+        response = JsonResponse({"status": "fail", "processed": 0, "error": error}, status=status)
+    return _quiet(response)
+
+
+def _quiet(response: HttpResponse) -> HttpResponse:
+    # Django logs every 4xx with the request path, and here the path holds the provider's
+    # secret token; the lines above log the provider's id instead.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -1,0 +1,69 @@
+"""Sinch REST (xms) per-recipient delivery reports.
+
+POST of one `{"type": "recipient_delivery_report_sms", "batch_id", "recipient", "code",
+"status", "at", "operator_status_at", "client_reference"}` or an array of them;
+`client_reference` carries our message id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers.models import Message
+from providers.services import Report
+
+from .base import Parsed, load_records, parse_time, text
+
+Status = Message.Status
+REPORT_TYPE = "recipient_delivery_report_sms"
+
+STATUSES: dict[str, str] = {
+    "delivered": Status.DELIVERED,
+    "failed": Status.FAILED,
+    "expired": Status.FAILED,
+    "rejected": Status.FAILED,
+    "aborted": Status.FAILED,
+    "cancelled": Status.FAILED,
+    "deleted": Status.FAILED,
+    "unknown": Status.FAILED,
+    # Intermediate: accepted on the way, not yet final.
+    "queued": Status.SUBMITTED,
+    "dispatched": Status.SUBMITTED,
+}
+
+
+def parse(body: bytes) -> Parsed:
+    parsed = Parsed()
+    for record in load_records(body):
+        problem = _problem(record)
+        if problem:
+            parsed.reject(record, problem)
+            continue
+        word = text(record["status"])
+        status = STATUSES[word.lower()]
+        parsed.reports.append(
+            Report(
+                message_ref=text(record["client_reference"]),
+                event=status,
+                status=status,
+                code=text(record.get("code")),
+                # Sinch's own word (Expired, Rejected...) says more than our status does.
+                description=word,
+                occurred_at=parse_time(record.get("at")),
+                raw=record,
+            )
+        )
+    return parsed
+
+
+def _problem(record: dict[str, Any]) -> str:
+    if record.get("type") != REPORT_TYPE:
+        return f"unsupported report type {text(record.get('type'))[:40]!r}"
+    if not text(record.get("client_reference")):
+        return "missing client_reference"
+    word = text(record.get("status"))
+    if not word:
+        return "missing status"
+    if word.lower() not in STATUSES:
+        return f"unknown status {word[:40]!r}"
+    return ""
