@@ -128,6 +128,9 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True, default="")
+    # Set by the UPDATE that claims a set of messages for sending, so the claimer can
+    # find exactly the rows it won (another worker may have claimed the rest).
+    claim = models.UUIDField(null=True, blank=True, editable=False)
     is_test = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -145,6 +148,8 @@ class Message(models.Model):
             models.Index(fields=["provider", "-created_at"]),
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["to"]),
+            models.Index(fields=["campaign_ref", "status"]),
+            models.Index(fields=["claim"]),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -143,34 +143,68 @@ def message_send(*, message_id: str | uuid.UUID) -> SendResult | None:
     Claiming is one atomic UPDATE from `queued` to `sending`, so a task that runs
     twice, or two workers, can never send the same message twice.
     """
-    now = timezone.now()
-    claimed = (
-        Message.objects.filter(id=message_id, status=Status.QUEUED)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(status=Status.SENDING, updated_at=now)
-    )
+    claimed = messages_claim(message_ids=[message_id])
     if not claimed:
         return None
-    message = Message.objects.select_related("provider").get(id=message_id)
-    return _deliver(message.provider, [message])[0]
+    return messages_send_claimed(provider=claimed[0].provider, messages=claimed)[0]
 
 
-def _deliver(provider: Provider, messages: Sequence[Message]) -> list[SendResult]:
-    """Send already-claimed messages in one request and record the outcome for each."""
-    try:
-        request = render_request(provider, messages)
-    except RenderError as exc:
-        result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
-        masked: dict[str, Any] = {}
-    else:
-        masked = request.masked()
-        result = transport.send(request, session=transport.session_for(provider.id))
-        # The provider may echo a credential back; it must not reach our records.
-        result.response = transport_mask(result.response, request.secrets)
-        result.error = transport_mask(result.error, request.secrets)
+def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Message]:
+    """Claim the due, queued messages among these ids for sending; returns the ones won.
+
+    One UPDATE from `queued` to `sending` tagged with a fresh claim token: whatever
+    another worker claimed first is simply not among the rows this claim finds.
+    """
+    token = uuid.uuid4()
+    now = timezone.now()
+    Message.objects.filter(id__in=list(message_ids), status=Status.QUEUED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    ).update(status=Status.SENDING, claim=token, updated_at=now)
+    return list(Message.objects.filter(claim=token).select_related("provider"))
+
+
+def messages_send_claimed(*, provider: Provider, messages: Sequence[Message]) -> list[SendResult]:
+    """Send claimed messages in one request (one, or a batch) and record each outcome."""
+    result, masked = _request_and_send(provider, messages)
     for message in messages:
         _record_attempt(message, result, masked)
     return [result] * len(messages)
+
+
+def messages_send_groups(
+    *, provider: Provider, groups: Sequence[Sequence[Message]], concurrency: int
+) -> None:
+    """Send several groups of claimed messages, up to `concurrency` requests in flight.
+
+    Only the HTTP runs in threads; every database write stays in the calling thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(groups) <= 1 or concurrency <= 1:
+        for group in groups:
+            messages_send_claimed(provider=provider, messages=group)
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
+        futures = [pool.submit(_request_and_send, provider, group) for group in groups]
+        for group, future in zip(groups, futures, strict=True):
+            result, masked = future.result()
+            for message in group:
+                _record_attempt(message, result, masked)
+
+
+def _request_and_send(
+    provider: Provider, messages: Sequence[Message]
+) -> tuple[SendResult, dict[str, Any]]:
+    """Render and send one request; no database access (safe in a thread)."""
+    try:
+        request = render_request(provider, messages)
+    except RenderError as exc:
+        return SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc)), {}
+    result = transport.send(request, session=transport.session_for(provider.id))
+    # The provider may echo a credential back; it must not reach our records.
+    result.response = transport_mask(result.response, request.secrets)
+    result.error = transport_mask(result.error, request.secrets)
+    return result, request.masked()
 
 
 def transport_mask(text: str, secrets: Sequence[str]) -> str:

@@ -16,6 +16,11 @@ def _test_settings(settings):
     settings.SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS = False
     settings.SMSGATEWAY_RETRY_BASE_SECONDS = 1.0
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Pages render {% static %} without a collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,292 @@
+"""Serializers of the REST API: providers, test SMS, messages and their events.
+
+Secrets (password, username, header values) are accepted on input and never
+returned: the password is write-only, the username and every header value come
+back as the mask "********". On update, the mask means "keep what is stored", so
+a client can send back what it read without wiping the credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from providers.models import Message, MessageEvent, Provider
+from providers.rendering import MASK
+from providers.validation import provider_config_errors
+
+NICKNAME_TAKEN = "A provider with this nickname already exists."
+NO_STORED_VALUE = f'"{MASK}" keeps the stored value, but none is stored: enter the value.'
+
+# Every writable configuration field: what provider_config_errors is given.
+CONFIG_FIELDS = (
+    "nickname",
+    "kind",
+    "request_type",
+    "endpoint",
+    "content_type",
+    "auth_type",
+    "username",
+    "password",
+    "headers",
+    "payload",
+    "number_format",
+    "batch_enabled",
+    "batch_key",
+    "batch_size",
+    "dlr_format",
+    "dlr_mapping",
+)
+
+
+class MaskedCharField(serializers.CharField):
+    """A credential written in clear and always read back as the mask."""
+
+    def to_representation(self, value: Any) -> str:
+        return MASK if value else ""
+
+
+class MaskedHeadersField(serializers.DictField):
+    """Header name/value pairs whose values are always read back as the mask."""
+
+    def to_representation(self, value: Any) -> dict[str, str]:
+        return {str(name): MASK for name in (value or {})}
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    username = MaskedCharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text=f'Read back as "{MASK}" when set. On update, "{MASK}" keeps the stored '
+        "username and a blank value clears it.",
+    )
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=1000,
+        style={"input_type": "password"},
+        help_text="Never returned. On update, omitted or blank keeps the stored password.",
+    )
+    headers = MaskedHeadersField(
+        child=serializers.CharField(allow_blank=True, max_length=4000),
+        required=False,
+        help_text=f'Header name to value. Values are read back as "{MASK}"; on update, '
+        f'"{MASK}" keeps the stored value of that header; names left out are removed.',
+    )
+    callback_url = serializers.CharField(
+        read_only=True,
+        help_text="Delivery-report URL to give the provider. It contains a secret token.",
+    )
+    batch_size = serializers.IntegerField(
+        required=False, help_text="Records per request in batch mode, 1 to 1,000."
+    )
+    custom_placeholders = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Custom $$Name placeholders of the payload; each needs a value in `variables`.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id",
+            *CONFIG_FIELDS,
+            "callback_url",
+            "custom_placeholders",
+            "last_test_at",
+            "last_test_ok",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["last_test_at", "last_test_ok", "created_at", "updated_at"]
+        extra_kwargs = {
+            "nickname": {
+                "validators": [
+                    UniqueValidator(
+                        queryset=Provider.objects.all(),
+                        message=NICKNAME_TAKEN,
+                    )
+                ]
+            },
+            "payload": {
+                "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders."
+            },
+            "dlr_mapping": {
+                "help_text": 'For dlr_format "custom": {"id", "status", "code", "time", '
+                '"description", "status_map"}.'
+            },
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs, errors = self._resolve_masks(dict(attrs))
+        # Rules apply to the configuration as it will be saved, not to the patch alone.
+        config = self._stored_config() | attrs
+        for name, messages in provider_config_errors(
+            config, creating=self.instance is None
+        ).items():
+            errors.setdefault(name, []).extend(messages)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def _stored_config(self) -> dict[str, Any]:
+        """The saved configuration, or the model's defaults when creating."""
+        source = self.instance if self.instance is not None else Provider()
+        return {name: getattr(source, name) for name in CONFIG_FIELDS}
+
+    def _resolve_masks(self, attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """Replace "keep the stored value" markers by what is stored."""
+        stored: Provider | None = self.instance
+        errors: dict[str, list[str]] = {}
+        if attrs.get("username") == MASK:
+            if stored is not None and stored.username:
+                del attrs["username"]
+            else:
+                errors["username"] = [NO_STORED_VALUE]
+        if "password" in attrs and attrs["password"] in ("", MASK):
+            if stored is not None:
+                del attrs["password"]
+            elif attrs["password"] == MASK:
+                errors["password"] = [NO_STORED_VALUE]
+        if "headers" in attrs:
+            stored_headers = {
+                str(name).lower(): value
+                for name, value in (stored.headers if stored else {}).items()
+            }
+            headers: dict[str, str] = {}
+            for name, value in attrs["headers"].items():
+                if value != MASK:
+                    headers[name] = value
+                elif name.lower() in stored_headers:
+                    headers[name] = stored_headers[name.lower()]
+                else:
+                    errors.setdefault("headers", []).append(f"{name}: {NO_STORED_VALUE}")
+            attrs["headers"] = headers
+        return attrs, errors
+
+    def create(self, validated_data: dict[str, Any]) -> Provider:
+        try:
+            with transaction.atomic():
+                return super().create(validated_data)
+        except IntegrityError as exc:
+            if self._nickname_taken(validated_data):
+                raise serializers.ValidationError({"nickname": [NICKNAME_TAKEN]}) from exc
+            raise
+
+    def update(self, instance: Provider, validated_data: dict[str, Any]) -> Provider:
+        try:
+            with transaction.atomic():
+                return super().update(instance, validated_data)
+        except IntegrityError as exc:
+            if self._nickname_taken(validated_data):
+                raise serializers.ValidationError({"nickname": [NICKNAME_TAKEN]}) from exc
+            raise
+
+    def _nickname_taken(self, validated_data: dict[str, Any]) -> bool:
+        # The validator checked first; a parallel request can still take the name.
+        nickname = validated_data.get("nickname")
+        others = Provider.objects.filter(nickname=nickname)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        return bool(nickname) and others.exists()
+
+
+class ProviderTestSmsSerializer(serializers.Serializer):
+    country_code = serializers.CharField(max_length=5, help_text="Calling code, e.g. 91 or +91.")
+    mobile = serializers.CharField(max_length=20, help_text="National mobile number.")
+    message = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=2000,
+        help_text="Text of the SMS; may be blank when a template id is given.",
+    )
+    template_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    variables = serializers.DictField(
+        required=False, help_text="Values of the provider's custom placeholders, by name."
+    )
+
+
+class ProviderTestSmsResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message_id = serializers.UUIDField(allow_null=True)
+    http_status = serializers.IntegerField(allow_null=True)
+    response = serializers.CharField(help_text="The provider's answer, secrets masked.")
+    error = serializers.CharField()
+    error_kind = serializers.CharField(help_text="e.g. auth_rejected, timeout, connection_error.")
+
+
+class MessageEventSerializer(serializers.ModelSerializer):
+    # Blank for events that change nothing (replies, duplicate reports).
+    status = serializers.ChoiceField(
+        choices=Message.Status.choices, allow_blank=True, read_only=True
+    )
+
+    class Meta:
+        model = MessageEvent
+        fields = ["created_at", "source", "status", "code", "description", "http_status", "data"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "provider",
+            "to",
+            "body",
+            "template_id",
+            "status",
+            "error_code",
+            "error_description",
+            "attempts",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+class MessageDetailSerializer(MessageSerializer):
+    events = MessageEventSerializer(many=True, read_only=True)
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "events"]
+        read_only_fields = fields
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    provider = serializers.PrimaryKeyRelatedField(queryset=Provider.objects.all())
+    to = serializers.CharField(
+        max_length=64, help_text="Recipient in international form, e.g. +919876543210."
+    )
+    body = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
+    template_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    variables = serializers.DictField(
+        required=False, default=dict, help_text="Values of the provider's custom placeholders."
+    )
+
+
+class MessageFilterSerializer(serializers.Serializer):
+    """Query parameters of the message list."""
+
+    status = serializers.ChoiceField(choices=Message.Status.choices, required=False)
+    provider = serializers.IntegerField(required=False, min_value=1, help_text="Provider id.")
+    to = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="A number as typed (+91 98765 43210, 919876543210, 9876543210 …).",
+    )
+
+
+class DetailErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
