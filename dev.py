@@ -71,9 +71,10 @@ def run() -> None:
     manage("collectstatic", "--noinput", "-v", "0", env=env)
     manage("demo_setup", env=env)
     # Threads matter: the test SMS request calls the sandbox on this same server.
+    # No access log: DLR callback paths carry each provider's secret token.
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "smsgateway.wsgi", "--bind", "127.0.0.1:8000",
-         "--workers", "2", "--threads", "4", "--access-logfile", "-"],
+         "--workers", "2", "--threads", "4"],
         cwd=ROOT, env=env,
     )
     worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"],

@@ -137,7 +137,7 @@ def message_retry(*, message: Message, actor: str = "operator") -> bool:
 # ---------------------------------------------------------------- sending
 
 
-def message_send(*, message_id: str | uuid.UUID) -> SendResult | None:
+def message_send(*, message_id: str | uuid.UUID, retry: bool = True) -> SendResult | None:
     """Send one queued message. Does nothing (returns None) if it is not ours to send.
 
     Claiming is one atomic UPDATE from `queued` to `sending`, so a task that runs
@@ -146,7 +146,7 @@ def message_send(*, message_id: str | uuid.UUID) -> SendResult | None:
     claimed = messages_claim(message_ids=[message_id])
     if not claimed:
         return None
-    return messages_send_claimed(provider=claimed[0].provider, messages=claimed)[0]
+    return messages_send_claimed(provider=claimed[0].provider, messages=claimed, retry=retry)[0]
 
 
 def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Message]:
@@ -163,11 +163,16 @@ def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Message]:
     return list(Message.objects.filter(claim=token).select_related("provider"))
 
 
-def messages_send_claimed(*, provider: Provider, messages: Sequence[Message]) -> list[SendResult]:
-    """Send claimed messages in one request (one, or a batch) and record each outcome."""
+def messages_send_claimed(
+    *, provider: Provider, messages: Sequence[Message], retry: bool = True
+) -> list[SendResult]:
+    """Send claimed messages in one request (one, or a batch) and record each outcome.
+
+    With `retry` off, a transient failure fails the messages at once (a test SMS).
+    """
     result, masked = _request_and_send(provider, messages)
     for message in messages:
-        _record_attempt(message, result, masked)
+        _record_attempt(message, result, masked, retry=retry)
     return [result] * len(messages)
 
 
@@ -213,7 +218,9 @@ def transport_mask(text: str, secrets: Sequence[str]) -> str:
     return mask_secrets(text, secrets) if text else text
 
 
-def _record_attempt(message: Message, result: SendResult, masked_request: dict[str, Any]) -> None:
+def _record_attempt(
+    message: Message, result: SendResult, masked_request: dict[str, Any], *, retry: bool = True
+) -> None:
     now = timezone.now()
     attempts = message.attempts + 1
     event = MessageEvent(
@@ -231,7 +238,7 @@ def _record_attempt(message: Message, result: SendResult, masked_request: dict[s
                         updated_at=now)
             event.status = Status.SUBMITTED
             event.description = f"Accepted by the provider (HTTP {result.http_status})"
-        elif result.transient and attempts < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS:
+        elif retry and result.transient and attempts < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS:
             delay = retry_delay(attempts, result.retry_after)
             retry_at = now + timedelta(seconds=delay)
             base.update(status=Status.QUEUED, attempts=attempts, next_attempt_at=retry_at,
@@ -246,7 +253,7 @@ def _record_attempt(message: Message, result: SendResult, masked_request: dict[s
                         error_description=result.error, completed_at=now, updated_at=now)
             event.status = Status.FAILED
             event.code = result.error_kind
-            suffix = " (retries exhausted)" if result.transient else ""
+            suffix = " (retries exhausted)" if retry and result.transient else ""
             event.description = f"{result.error_title}: {result.error}{suffix}"
         event.save()
     logger.info(
@@ -306,13 +313,9 @@ def test_sms_send(
     except ValidationError as exc:
         errors = {("mobile" if k == "to" else k): v for k, v in exc.message_dict.items()}
         return TestSmsResult(ok=False, message_id=None, errors=errors)
-    outcome = message_send(message_id=created.id)
+    # A test is answered now: no silent retry in the background.
+    outcome = message_send(message_id=created.id, retry=False)
     assert outcome is not None  # freshly created and queued: always ours to send
-    if not outcome.ok and outcome.transient:
-        # A test is answered now: no silent retry in the background.
-        Message.objects.filter(id=created.id, status=Status.QUEUED).update(
-            status=Status.FAILED, completed_at=timezone.now(), next_attempt_at=None,
-        )
     title = outcome.error_title
     error = f"{title}: {outcome.error}" if not outcome.ok else ""
     summary = (

@@ -275,7 +275,9 @@ def test_a_failed_test_sms_says_which_kind_of_failure(generic_provider):
     assert result.error_kind == "timeout"
     assert result.error.startswith("Timed out")
     # A test is answered now and not retried behind the user's back.
-    assert Message.objects.get(id=result.message_id).status == Status.FAILED
+    message = Message.objects.get(id=result.message_id)
+    assert message.status == Status.FAILED
+    assert "retry" not in message.events.last().description
 
 
 def test_a_test_sms_with_a_bad_number_sends_nothing(generic_provider):

@@ -1,0 +1,508 @@
+"""Django admin for operators: providers, messages, delivery reports and opt-outs.
+
+Provider secrets (username, password, header values) are never rendered: the
+change form takes them write-only, and view-only pages show whether they are set.
+Messages and delivery reports are read-only records; operators act through actions
+that call the services.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from . import phones, services
+from .models import DeliveryReport, Message, MessageEvent, OptOut, Provider
+from .rendering import MASK
+from .validation import provider_config_errors
+
+admin.site.site_header = "smsgateway administration"
+admin.site.site_title = "smsgateway admin"
+
+# Loading a provider decrypts these; lists that only show its nickname skip them.
+PROVIDER_SECRET_FIELDS = ("provider__username", "provider__password", "provider__headers")
+
+
+# ---------------------------------------------------------------- providers
+
+
+class MaskedHeadersWidget(forms.Textarea):
+    """Shows `Name: ********` for every line, whatever value was stored or typed.
+
+    A bound form that failed validation would otherwise echo new header values back.
+    """
+
+    def format_value(self, value: Any) -> str | None:
+        if not value:
+            return None
+        lines = []
+        for line in str(value).splitlines():
+            name, colon, _ = line.partition(":")
+            lines.append(f"{name.strip()}: {MASK}" if colon else line)
+        return "\n".join(lines)
+
+
+class ProviderAdminForm(forms.ModelForm):
+    """Provider configuration with write-only secrets.
+
+    A blank username or password (or a header whose value is blank or the mask)
+    keeps the stored value; the clear boxes remove a stored username or password.
+    """
+
+    # Declared so the field says https is assumed (Django 6's default) without a warning.
+    endpoint = forms.URLField(label="HTTP endpoint", max_length=2000, assume_scheme="https")
+    new_username = forms.CharField(
+        label="Username",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    clear_username = forms.BooleanField(label="Remove the stored username", required=False)
+    new_password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_password = forms.BooleanField(label="Remove the stored password", required=False)
+    header_lines = forms.CharField(
+        label="Headers",
+        required=False,
+        widget=MaskedHeadersWidget(attrs={"rows": 4}),
+        help_text=(
+            f"One header per line, <code>Name: value</code>. Values are never shown: keep "
+            f"<code>{MASK}</code> (or leave the value empty) to keep a stored value, delete "
+            "the line to remove the header."
+        ),
+    )
+
+    class Meta:
+        model = Provider
+        fields = [
+            "nickname",
+            "kind",
+            "request_type",
+            "endpoint",
+            "content_type",
+            "auth_type",
+            "payload",
+            "number_format",
+            "batch_enabled",
+            "batch_key",
+            "batch_size",
+            "dlr_format",
+            "dlr_mapping",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance
+        self.fields["header_lines"].initial = "\n".join(
+            f"{name}: {MASK}" for name in (stored.headers or {})
+        )
+        for name, value in (("username", stored.username), ("password", stored.password)):
+            self.fields[f"new_{name}"].help_text = (
+                f"A {name} is stored (hidden). Leave blank to keep it."
+                if value
+                else f"No {name} stored."
+            )
+        self._headers: dict[str, str] = dict(stored.headers or {})
+
+    def clean_header_lines(self) -> str:
+        text = self.cleaned_data.get("header_lines", "")
+        stored = self.instance.headers or {}
+        headers: dict[str, str] = {}
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            name, value = name.strip(), value.strip()
+            if not colon or not name:
+                # The line itself is not quoted back: it may be a pasted secret.
+                raise forms.ValidationError("Write each header as Name: value, one per line.")
+            if name in headers:
+                raise forms.ValidationError(f"The header {name} is given twice.")
+            if value in ("", MASK):
+                if name not in stored:
+                    raise forms.ValidationError(f"Enter a value for the header {name}.")
+                value = stored[name]
+            headers[name] = value
+        self._headers = headers
+        return text
+
+    def clean_dlr_mapping(self) -> Any:
+        # An emptied box means "no mapping", not JSON null (the column is not nullable).
+        return self.cleaned_data.get("dlr_mapping") or {}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        stored = self.instance
+        username = cleaned.get("new_username") or (
+            "" if cleaned.get("clear_username") else stored.username
+        )
+        password = cleaned.get("new_password") or (
+            "" if cleaned.get("clear_password") else stored.password
+        )
+        self._secrets = {"username": username, "password": password, "headers": self._headers}
+        # The same rules as the dashboard and the API. The effective password is known
+        # here (stored or new), so it is checked as on creation.
+        errors = provider_config_errors({**cleaned, **self._secrets}, creating=True)
+        form_names = {
+            "username": "new_username",
+            "password": "new_password",
+            "headers": "header_lines",
+        }
+        for name, texts in errors.items():
+            field = form_names.get(name, name)
+            if field in self.errors:
+                continue  # the field's own error already says what is wrong
+            for text in texts:
+                self.add_error(field if field in self.fields else None, text)
+        return cleaned
+
+    def save(self, commit: bool = True) -> Provider:
+        provider = super().save(commit=False)
+        provider.username = self._secrets["username"]
+        provider.password = self._secrets["password"]
+        provider.headers = self._secrets["headers"]
+        if commit:
+            provider.save()
+            self.save_m2m()
+        return provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderAdminForm
+    list_display = (
+        "nickname",
+        "kind",
+        "endpoint_host",
+        "batch",
+        "dlr_format",
+        "created_at",
+        "last_test",
+    )
+    list_filter = ("kind", "dlr_format")
+    search_fields = ("nickname",)
+    actions = ["rotate_callback_token"]
+    readonly_fields = (
+        "callback_url",
+        "last_test_at",
+        "last_test_ok",
+        "last_test_summary",
+        "created_at",
+        "updated_at",
+        "username_stored",
+        "password_stored",
+        "header_names",
+    )
+    fieldsets = [
+        (None, {"fields": ["nickname", "kind", "callback_url"]}),
+        (
+            "Request",
+            {
+                "fields": [
+                    "request_type",
+                    "endpoint",
+                    "content_type",
+                    "auth_type",
+                    "new_username",
+                    "clear_username",
+                    "new_password",
+                    "clear_password",
+                    "header_lines",
+                ]
+            },
+        ),
+        (
+            "Payload",
+            {
+                "fields": [
+                    "payload",
+                    "number_format",
+                    "batch_enabled",
+                    "batch_key",
+                    "batch_size",
+                ]
+            },
+        ),
+        ("Delivery reports", {"fields": ["dlr_format", "dlr_mapping"]}),
+        ("Last test SMS", {"fields": ["last_test_at", "last_test_ok", "last_test_summary"]}),
+        ("Record", {"fields": ["created_at", "updated_at"]}),
+    ]
+    # Shown only once the provider exists.
+    NOT_ON_ADD: dict[str, str | None] = dict.fromkeys(
+        [
+            "callback_url",
+            "clear_username",
+            "clear_password",
+            "last_test_at",
+            "last_test_ok",
+            "last_test_summary",
+            "created_at",
+            "updated_at",
+        ]
+    )
+    # Pages that cannot edit (view permission only) show whether secrets are set.
+    VIEW_ONLY: dict[str, str | None] = {
+        "new_username": "username_stored",
+        "new_password": "password_stored",
+        "header_lines": "header_names",
+        "clear_username": None,
+        "clear_password": None,
+    }
+
+    def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return _rewrite(fieldsets, self.NOT_ON_ADD)
+        if not self.has_change_permission(request, obj):
+            return _rewrite(fieldsets, self.VIEW_ONLY)
+        return fieldsets
+
+    @admin.display(description="Endpoint host")
+    def endpoint_host(self, obj: Provider) -> str:
+        return urlsplit(obj.endpoint).hostname or obj.endpoint
+
+    @admin.display(description="Batch")
+    def batch(self, obj: Provider) -> str:
+        if not obj.batch_enabled:
+            return "No"
+        return f"{obj.batch_size} per request in “{obj.batch_key}”"
+
+    @admin.display(description="Last test", ordering="last_test_at")
+    def last_test(self, obj: Provider) -> str:
+        if obj.last_test_at is None:
+            return "Never tested"
+        verdict = "OK" if obj.last_test_ok else "Failed"
+        return f"{verdict}: {obj.last_test_summary}" if obj.last_test_summary else verdict
+
+    @admin.display(description="Callback URL")
+    def callback_url(self, obj: Provider) -> str:
+        return obj.callback_url
+
+    @admin.display(description="Username")
+    def username_stored(self, obj: Provider) -> str:
+        return "Stored (hidden)" if obj.username else "Not set"
+
+    @admin.display(description="Password")
+    def password_stored(self, obj: Provider) -> str:
+        return "Stored (hidden)" if obj.password else "Not set"
+
+    @admin.display(description="Headers")
+    def header_names(self, obj: Provider) -> str:
+        names = list(obj.headers or {})
+        return ", ".join(f"{name}: {MASK}" for name in names) if names else "None"
+
+    @admin.action(description="Rotate callback token", permissions=["change"])
+    def rotate_callback_token(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        count = 0
+        for provider in queryset:
+            services.provider_rotate_token(provider=provider)
+            count += 1
+        self.message_user(
+            request,
+            f"Rotated the callback token of {count} provider(s). Give each provider its new "
+            "callback URL: the old one no longer accepts delivery reports.",
+            messages.SUCCESS,
+        )
+
+
+def _rewrite(fieldsets: Any, renames: dict[str, str | None]) -> list[Any]:
+    """Rename fields in admin fieldsets; a field renamed to None is dropped."""
+    rewritten = []
+    for title, options in fieldsets:
+        fields = []
+        for name in options["fields"]:
+            new_name = renames.get(name, name) if isinstance(name, str) else name
+            if new_name:
+                fields.append(new_name)
+        if fields:
+            rewritten.append((title, {**options, "fields": fields}))
+    return rewritten
+
+
+# ---------------------------------------------------------------- messages
+
+
+class MessageEventInline(admin.TabularInline):
+    model = MessageEvent
+    fields = (
+        "created_at",
+        "source",
+        "status",
+        "code",
+        "description",
+        "http_status",
+        "duration_ms",
+        "details",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "event"
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Details")
+    def details(self, obj: MessageEvent) -> SafeString | str:
+        if not obj.data:
+            return "-"
+        # Send attempts store the request already masked, so it is safe to show.
+        return format_html(
+            '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+            json.dumps(obj.data, indent=2, ensure_ascii=False),
+        )
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "to",
+        "provider",
+        "status",
+        "error_code",
+        "attempts",
+        "is_test",
+    )
+    list_filter = ("status", "provider", "is_test")
+    list_select_related = ("provider",)
+    search_fields = ("to",)
+    search_help_text = "A message id, or a phone number or part of one."
+    # Counting a large message table on every page is the slowest query here.
+    show_full_result_count = False
+    inlines = [MessageEventInline]
+    actions = ["retry_failed"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
+    ) -> tuple[QuerySet[Message], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(id=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        # Numbers are stored in E.164; spaces, dashes and a leading + are not part of it.
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if not digits:
+            return queryset.none(), False
+        return queryset.filter(to__contains=digits), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Retrying changes messages, so it needs the change permission the admin's
+        # own forms are denied.
+        return request.user.has_perm("providers.change_message")
+
+    @admin.action(description="Retry failed messages", permissions=["retry"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        requeued = skipped = 0
+        for message in queryset.select_related(None).only("id"):
+            if services.message_retry(message=message, actor=request.user.get_username()):
+                requeued += 1
+            else:
+                skipped += 1
+        text = f"Requeued {requeued} failed message(s)."
+        if skipped:
+            text += f" Skipped {skipped} that had not failed."
+        self.message_user(request, text, messages.SUCCESS if requeued else messages.WARNING)
+
+
+# ---------------------------------------------------------------- delivery reports
+
+
+@admin.register(DeliveryReport)
+class DeliveryReportAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "provider",
+        "event",
+        "message_ref",
+        "message_link",
+        "code",
+        "outcome",
+    )
+    list_filter = ("outcome", "event", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("^message_ref",)
+    search_help_text = "The message id the report names (or its beginning)."
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryReport]:
+        return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Message")
+    def message_link(self, obj: DeliveryReport) -> SafeString | str:
+        if obj.message_id is None:
+            return "-"
+        # Linked by id alone: joining the message table for a link is not worth it.
+        url = reverse("admin:providers_message_change", args=[obj.message_id])
+        return format_html('<a href="{}">view</a>', url)
+
+
+# ---------------------------------------------------------------- opt-outs
+
+
+class OptOutAdminForm(forms.ModelForm):
+    class Meta:
+        model = OptOut
+        fields = ["phone", "source", "text"]
+        help_texts = {"phone": "With the country code, e.g. +919876543210."}
+
+    def clean_phone(self) -> str:
+        # Stored in E.164 like messages, or the opt-out would never match a message.
+        try:
+            return phones.normalize(self.cleaned_data["phone"])
+        except phones.InvalidNumber as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    form = OptOutAdminForm
+    list_display = ("phone", "source", "text", "created_at")
+    search_fields = ("phone", "text")
+    readonly_fields = ("created_at",)
