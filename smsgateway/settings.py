@@ -43,6 +43,17 @@ SMSGATEWAY_MAX_SEND_ATTEMPTS = env.int("SMSGATEWAY_MAX_SEND_ATTEMPTS", default=5
 # Backoff for retries: base and cap, in seconds (full jitter between 0 and the capped value).
 SMSGATEWAY_RETRY_BASE_SECONDS = env.float("SMSGATEWAY_RETRY_BASE_SECONDS", default=2.0)
 SMSGATEWAY_RETRY_MAX_SECONDS = env.float("SMSGATEWAY_RETRY_MAX_SECONDS", default=300.0)
+# Campaigns: the largest recipient file accepted (refused before parsing), the size
+# up to which a file is imported during the upload request, and requests in flight per
+# provider when sending one message per request.
+SMSGATEWAY_MAX_UPLOAD_BYTES = env.int("SMSGATEWAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+SMSGATEWAY_INLINE_IMPORT_BYTES = env.int("SMSGATEWAY_INLINE_IMPORT_BYTES", default=2 * 1024 * 1024)
+SMSGATEWAY_SEND_CONCURRENCY = env.int("SMSGATEWAY_SEND_CONCURRENCY", default=16)
+# Promotional messages to Indian numbers wait outside this window (IST, "HH:MM-HH:MM").
+SMSGATEWAY_PROMOTIONAL_WINDOW = env.str("SMSGATEWAY_PROMOTIONAL_WINDOW", default="09:00-21:00")
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

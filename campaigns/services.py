@@ -1,0 +1,349 @@
+"""Writes in the bulk layer: campaigns, uploads, launch and the campaign lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import phonenumbers
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from providers.models import Message, MessageEvent, OptOut
+from providers.placeholders import find_placeholders
+
+from . import dlt
+from .csv_reader import CsvError, Row, open_rows
+from .models import Campaign, Recipient, Upload, UploadError
+from .personalisation import MissingField, personalise
+
+logger = logging.getLogger(__name__)
+
+CampaignStatus = Campaign.Status
+IMPORT_CHUNK = 2000
+MAX_STORED_ERRORS = 100_000
+
+
+class TransitionNotAllowed(Exception):
+    """A lifecycle action that the campaign's status does not allow (HTTP 409)."""
+
+
+# ---------------------------------------------------------------- campaign fields
+
+
+def campaign_variables(campaign: Campaign) -> dict[str, str]:
+    """Values for the provider's custom placeholders: the campaign's own fields fill the
+    Sinch-style ones ($$SenderID, $$EntityID) unless the user gave a value."""
+    values = {"SenderID": campaign.sender_id, "EntityID": campaign.entity_id}
+    values.update({str(k): str(v) for k, v in (campaign.variables or {}).items()})
+    return values
+
+
+def campaign_errors(campaign: Campaign) -> dict[str, list[str]]:
+    """Field errors in a campaign's own settings (not its recipients)."""
+    errors: dict[str, list[str]] = {}
+    if not campaign.message.strip():
+        errors["message"] = ["Write the message."]
+    missing = [
+        name for name in campaign.provider.custom_placeholders
+        if not campaign_variables(campaign).get(name, "").strip()
+    ]
+    if missing:
+        errors["variables"] = [
+            "The provider needs a value for " + ", ".join("$$" + n for n in missing) + "."
+        ]
+    if campaign.sender_id:
+        problem = dlt.sender_id_error(campaign.sender_id, promotional=campaign.is_promotional)
+        if problem and campaign.default_country == "IN":
+            errors["sender_id"] = [problem]
+    if campaign.dlt_template and "{#var#}" not in campaign.dlt_template:
+        if dlt.template_mismatch(campaign.dlt_template, campaign.message):
+            errors["dlt_template"] = ["The message does not match the registered template."]
+    for name in ("throttle_per_second", "throttle_per_5min"):
+        value = getattr(campaign, name)
+        if value is not None and value < 1:
+            errors[name] = ["Must be at least 1, or empty for no limit."]
+    uses_template = "TemplateID" in find_placeholders(campaign.provider.payload)
+    if uses_template and not campaign.template_id and not campaign.message:
+        errors["template_id"] = ["The provider sends a template id: enter it."]
+    return errors
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def upload_create(
+    *, campaign: Campaign, file: UploadedFile, phone_column: str = "", default_country: str = ""
+) -> Upload:
+    """Store an uploaded file; small files are imported at once, large ones in the background.
+
+    Raises CsvError for a file refused as a whole (too large, not a CSV, no phone column).
+    """
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise TransitionNotAllowed("Recipients can only be added before the campaign runs.")
+    limit = settings.SMSGATEWAY_MAX_UPLOAD_BYTES
+    if file.size and file.size > limit:
+        raise CsvError(f"The file is {file.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+    country = (default_country or campaign.default_country or "IN").upper()
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        raise CsvError(f"{default_country!r} is not a country code such as IN or US.")
+    # Check the layout (encoding, header, phone column) now so a bad file is refused at once.
+    file.seek(0)
+    open_rows(file, phone_column=phone_column)
+    file.seek(0)
+    upload = Upload.objects.create(
+        campaign=campaign, file=file, original_name=(file.name or "upload.csv")[:255],
+        phone_column=phone_column, default_country=country, size_bytes=file.size or 0,
+    )
+    if upload.size_bytes <= settings.SMSGATEWAY_INLINE_IMPORT_BYTES:
+        upload_import(upload_id=upload.id)
+        upload.refresh_from_db()
+    else:
+        from .tasks import import_upload
+
+        transaction.on_commit(lambda: import_upload.enqueue(upload.id))
+    return upload
+
+
+def upload_import(*, upload_id: int) -> None:
+    """Read an upload row by row, validate numbers and keep the good rows as recipients."""
+    upload = Upload.objects.select_related("campaign").get(id=upload_id)
+    if upload.status not in (Upload.Status.PENDING, Upload.Status.PROCESSING):
+        return
+    Upload.objects.filter(id=upload.id).update(status=Upload.Status.PROCESSING)
+    try:
+        with upload.file.open("rb") as stream:
+            _import_rows(upload, stream)
+    except CsvError as exc:
+        Upload.objects.filter(id=upload.id).update(
+            status=Upload.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+        return
+    Upload.objects.filter(id=upload.id).update(
+        status=Upload.Status.DONE, finished_at=timezone.now(), bytes_read=upload.size_bytes
+    )
+
+
+def _import_rows(upload: Upload, stream: IO[bytes]) -> None:
+    _, rows = open_rows(stream, phone_column=upload.phone_column)
+    counts = {"rows_total": 0, "rows_accepted": 0, "rows_rejected": 0}
+    stored_errors = 0
+    for chunk in _chunks(rows, IMPORT_CHUNK):
+        accepted, rejected = _validate_chunk(upload, chunk)
+        with transaction.atomic():
+            Recipient.objects.bulk_create(accepted, ignore_conflicts=True)
+            room = MAX_STORED_ERRORS - stored_errors
+            UploadError.objects.bulk_create(rejected[:room])
+            stored_errors += min(room, len(rejected))
+            counts["rows_total"] += len(chunk)
+            counts["rows_accepted"] += len(accepted)
+            counts["rows_rejected"] += len(rejected)
+            position = _tell(stream)
+            Upload.objects.filter(id=upload.id).update(**counts, bytes_read=position)
+
+
+def _tell(stream: IO[bytes]) -> int:
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _validate_chunk(upload: Upload, chunk: list[Row]) -> tuple[list[Recipient], list[UploadError]]:
+    rejected: list[UploadError] = []
+    candidates: dict[str, Row] = {}
+    for row in chunk:
+        if row.error:
+            rejected.append(UploadError(upload=upload, row=row.number, error=row.error[:300]))
+            continue
+        try:
+            phone = normalise_phone(row.phone, upload.default_country)
+        except ValueError as exc:
+            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
+                                        error=str(exc)[:300]))
+            continue
+        if phone in candidates:
+            first = candidates[phone].number
+            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
+                                        error=f"Duplicate of row {first}."))
+            continue
+        candidates[phone] = row
+    phones = list(candidates)
+    taken = dict(
+        Recipient.objects.filter(campaign_id=upload.campaign_id, phone__in=phones)
+        .values_list("phone", "upload__original_name")
+    )
+    opted_out = set(OptOut.objects.filter(phone__in=phones).values_list("phone", flat=True))
+    accepted: list[Recipient] = []
+    for phone, row in candidates.items():
+        if phone in taken:
+            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
+                                        error=f"Already in this campaign (from {taken[phone]})."))
+        elif phone in opted_out:
+            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
+                                        error="Opted out (replied STOP)."))
+        else:
+            fields = {k: v for k, v in row.fields.items() if k != ""}
+            accepted.append(Recipient(campaign_id=upload.campaign_id, upload=upload,
+                                      row=row.number, phone=phone, fields=fields))
+    rejected.sort(key=lambda error: error.row)
+    return accepted, rejected
+
+
+def normalise_phone(raw: str, default_country: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise ValueError("No phone number.")
+    try:
+        parsed = phonenumbers.parse(text, default_country)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{text!r} is not a phone number.") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{text!r} is not a valid phone number.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+# ---------------------------------------------------------------- launch checks
+
+
+@dataclass
+class RecipientProblem:
+    row: int
+    phone: str
+    error: str
+
+
+def recipient_text(campaign: Campaign, recipient: Recipient) -> str:
+    return personalise(campaign.message, recipient.fields)
+
+
+def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientProblem]:
+    """Recipients whose message cannot go out as written (first `limit`), in row order."""
+    problems: list[RecipientProblem] = []
+    recipients = (
+        Recipient.objects.filter(campaign=campaign)
+        .only("row", "phone", "fields").order_by("upload_id", "row")
+    )
+    for recipient in recipients.iterator(chunk_size=2000):
+        try:
+            text = recipient_text(campaign, recipient)
+        except MissingField as exc:
+            problems.append(RecipientProblem(recipient.row, recipient.phone,
+                                             f"No value for {{{{{exc.name}}}}} and no default."))
+        else:
+            mismatch = dlt.template_mismatch(campaign.dlt_template, text)
+            if mismatch:
+                problems.append(RecipientProblem(recipient.row, recipient.phone, mismatch))
+        if len(problems) >= limit:
+            break
+    return problems
+
+
+def campaign_launch(*, campaign: Campaign) -> Campaign:
+    """Check a draft and start it (now, or at its scheduled time).
+
+    Raises TransitionNotAllowed when it is not a draft, and ValueError with the reasons
+    when its settings or a recipient's text would fail.
+    """
+    if campaign.status != CampaignStatus.DRAFT:
+        raise TransitionNotAllowed(f"A {campaign.get_status_display().lower()} campaign "
+                                   "cannot be launched.")
+    errors = campaign_errors(campaign)
+    if errors:
+        raise LaunchRefused([f"{field}: {' '.join(texts)}" for field, texts in errors.items()])
+    if not campaign.recipients.exists():
+        raise LaunchRefused(["Upload at least one list of recipients first."])
+    problems = launch_problems(campaign, limit=20)
+    if problems:
+        raise LaunchRefused([f"Row {p.row} ({p.phone}): {p.error}" for p in problems])
+    now = timezone.now()
+    scheduled = campaign.scheduled_at is not None and campaign.scheduled_at > now
+    with transaction.atomic():
+        changed = Campaign.objects.filter(id=campaign.id, status=CampaignStatus.DRAFT).update(
+            status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.RUNNING,
+            launched_at=now, updated_at=now,
+        )
+        if not changed:
+            raise TransitionNotAllowed("The campaign was launched already.")
+        from .tasks import prepare_campaign
+
+        transaction.on_commit(lambda: prepare_campaign.enqueue(campaign.id))
+    campaign.refresh_from_db()
+    return campaign
+
+
+class LaunchRefused(ValueError):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+# ---------------------------------------------------------------- pause, resume, cancel
+
+
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    return _transition(campaign, {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED},
+                       CampaignStatus.PAUSED)
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    campaign = _transition(campaign, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING)
+    from .dispatch import campaign_enqueue_pending
+
+    transaction.on_commit(lambda: campaign_enqueue_pending(campaign_id=campaign.id))
+    return campaign
+
+
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """Stop a campaign: messages not yet sent fail as cancelled; sent ones keep their records."""
+    active = {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING,
+              CampaignStatus.PAUSED}
+    with transaction.atomic():
+        campaign = _transition(campaign, active, CampaignStatus.CANCELLED)
+        now = timezone.now()
+        pending = Message.objects.filter(campaign_ref=str(campaign.id), status=Message.Status.QUEUED)
+        ids = list(pending.values_list("id", flat=True))
+        for start in range(0, len(ids), 5000):
+            batch = ids[start:start + 5000]
+            Message.objects.filter(id__in=batch, status=Message.Status.QUEUED).update(
+                status=Message.Status.FAILED, error_code="cancelled",
+                error_description="Campaign cancelled before this message was sent.",
+                completed_at=now, updated_at=now,
+            )
+            MessageEvent.objects.bulk_create(
+                MessageEvent(message_id=mid, source=MessageEvent.Source.SYSTEM,
+                             status=Message.Status.FAILED, code="cancelled",
+                             description="Campaign cancelled") for mid in batch
+            )
+        Campaign.objects.filter(id=campaign.id).update(completed_at=now)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _transition(campaign: Campaign, allowed: set[str], target: str) -> Campaign:
+    changed = Campaign.objects.filter(id=campaign.id, status__in=allowed).update(
+        status=target, updated_at=timezone.now()
+    )
+    if not changed:
+        campaign.refresh_from_db()
+        verb = {CampaignStatus.RUNNING: "resumed"}.get(target, target)
+        raise TransitionNotAllowed(
+            f"A {campaign.get_status_display().lower()} campaign cannot be {verb}."
+        )
+    campaign.refresh_from_db()
+    return campaign
