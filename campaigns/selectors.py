@@ -1,0 +1,137 @@
+"""Reads in the bulk layer: campaign progress, statistics and exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
+from django.utils import timezone
+
+from providers.error_codes import failure_meaning
+from providers.models import Message
+
+from .models import Campaign, Recipient
+
+Status = Message.Status
+
+
+def campaign_messages(campaign: Campaign):  # type: ignore[no-untyped-def]
+    return Message.objects.filter(campaign_ref=str(campaign.id))
+
+
+def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
+    """Counts by status in one query, plus recipients and the delivery rate."""
+    by_status = dict(
+        campaign_messages(campaign).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    recipients = Recipient.objects.filter(campaign=campaign).count()
+    created = sum(by_status.values())
+    delivered = by_status.get(Status.DELIVERED, 0)
+    failed = by_status.get(Status.FAILED, 0)
+    submitted = by_status.get(Status.SUBMITTED, 0)
+    sent = submitted + delivered + failed
+    finished = delivered + failed
+    return {
+        "total": recipients,
+        "created": created,
+        "queued": by_status.get(Status.QUEUED, 0),
+        "sending": by_status.get(Status.SENDING, 0),
+        "submitted": submitted,
+        "delivered": delivered,
+        "failed": failed,
+        "sent": sent,
+        "pending": recipients - finished,
+        "delivery_rate": round(100.0 * delivered / finished, 1) if finished else None,
+    }
+
+
+def campaign_send_rate(*, campaign: Campaign, seconds: int = 60) -> float:
+    """Messages accepted by the provider per second over the last `seconds`."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    count = campaign_messages(campaign).filter(submitted_at__gte=since).count()
+    return round(count / seconds, 1)
+
+
+def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
+    rows = (
+        campaign_messages(campaign).filter(status=Status.FAILED)
+        .values("error_code").annotate(count=Count("id")).order_by("-count", "error_code")
+    )
+    return [
+        {"code": row["error_code"] or "-", "meaning": failure_meaning(row["error_code"]),
+         "count": row["count"]}
+        for row in rows
+    ]
+
+
+def campaign_timeline(*, campaign: Campaign) -> list[dict[str, Any]]:
+    """Deliveries and failures per minute, for the chart."""
+    rows = (
+        campaign_messages(campaign).filter(completed_at__isnull=False)
+        .annotate(minute=TruncMinute("completed_at")).values("minute")
+        .annotate(delivered=Count("id", filter=Q(status=Status.DELIVERED)),
+                  failed=Count("id", filter=Q(status=Status.FAILED)))
+        .order_by("minute")
+    )
+    return [{"minute": row["minute"].isoformat(), "delivered": row["delivered"],
+             "failed": row["failed"]} for row in rows]
+
+
+def campaign_list_stats(campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
+    """Delivered / finished counts for many campaigns in one query (the list page)."""
+    refs = [str(c.id) for c in campaigns]
+    rows = (
+        Message.objects.filter(campaign_ref__in=refs).values("campaign_ref")
+        .annotate(total=Count("id"),
+                  delivered=Count("id", filter=Q(status=Status.DELIVERED)),
+                  failed=Count("id", filter=Q(status=Status.FAILED)))
+        .order_by()
+    )
+    return {int(row["campaign_ref"]): row for row in rows}
+
+
+EXPORT_FIXED = ["row", "phone", "status", "error_code", "error_description", "message_id",
+                "submitted_at", "completed_at"]
+
+
+def campaign_export_rows(*, campaign: Campaign) -> Iterator[list[str]]:
+    """The per-recipient results, header first, streamed in chunks (cells made safe)."""
+    field_names: list[str] = []
+    for fields in Recipient.objects.filter(campaign=campaign).values_list("fields", flat=True)[:1]:
+        field_names = [name for name in fields if name]
+    yield EXPORT_FIXED + [f"field:{name}" for name in field_names]
+    recipients = (
+        Recipient.objects.filter(campaign=campaign).select_related("message")
+        .order_by("upload_id", "row")
+    )
+    for recipient in recipients.iterator(chunk_size=2000):
+        message = recipient.message
+        values = [
+            str(recipient.row), recipient.phone,
+            message.status if message else "not sent",
+            message.error_code if message else "",
+            message.error_description if message else "",
+            str(message.id) if message else "",
+            message.submitted_at.isoformat() if message and message.submitted_at else "",
+            message.completed_at.isoformat() if message and message.completed_at else "",
+        ]
+        values += [str(recipient.fields.get(name, "")) for name in field_names]
+        yield [safe_cell(value) for value in values]
+
+
+def safe_cell(value: str) -> str:
+    """Neutralise cells a spreadsheet would run as a formula.
+
+    A plain number such as +919876543210 stays as it is, so phone numbers round-trip.
+    """
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _plain_number(value):
+        return "'" + value
+    return value
+
+
+def _plain_number(value: str) -> bool:
+    body = value[1:] if value[:1] in "+-" else value
+    return body.replace(".", "", 1).isdigit()
