@@ -42,8 +42,7 @@ def install(lock: str) -> None:
     if stamp.exists() and stamp.read_text() == digest:
         return
     print(f"Installing requirements/{lock} ...", flush=True)
-    sh(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-       "-r", lock_path)
+    sh(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", lock_path)
     stamp.write_text(digest)
 
 
@@ -73,12 +72,22 @@ def run() -> None:
     # Threads matter: the test SMS request calls the sandbox on this same server.
     # No access log: DLR callback paths carry each provider's secret token.
     web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "smsgateway.wsgi", "--bind", "127.0.0.1:8000",
-         "--workers", "2", "--threads", "4"],
-        cwd=ROOT, env=env,
+        [
+            str(BIN / "gunicorn"),
+            "smsgateway.wsgi",
+            "--bind",
+            "127.0.0.1:8000",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
     )
-    worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"],
-                              cwd=ROOT, env=env)
+    worker = subprocess.Popen(
+        [str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT, env=env
+    )
     print("\nsmsgateway is running at http://127.0.0.1:8000  (Ctrl-C stops it)\n", flush=True)
     children = [web, worker]
     try:

@@ -62,9 +62,7 @@ def _detect_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def open_rows(
-    stream: IO[bytes], *, phone_column: str = ""
-) -> tuple[CsvLayout, Iterator[Row]]:
+def open_rows(stream: IO[bytes], *, phone_column: str = "") -> tuple[CsvLayout, Iterator[Row]]:
     """Check the file's layout and return it with an iterator over its data rows."""
     head = stream.read(SNIFF_BYTES)
     encoding = _detect_encoding(head)
@@ -88,14 +86,17 @@ def open_rows(
     wanted = normalise_name(phone_column) if phone_column else ""
     if wanted:
         if wanted not in columns:
-            raise CsvError(f"There is no column {phone_column!r}; the columns are: "
-                           + ", ".join(columns) + ".")
+            raise CsvError(
+                f"There is no column {phone_column!r}; the columns are: " + ", ".join(columns) + "."
+            )
         phone = wanted
     else:
         found = [name for name in PHONE_COLUMNS if name in columns]
         if not found:
-            raise CsvError("No phone column: name one phone, mobile, to or msisdn, or choose it. "
-                           "The columns are: " + ", ".join(columns) + ".")
+            raise CsvError(
+                "No phone column: name one phone, mobile, to or msisdn, or choose it. "
+                "The columns are: " + ", ".join(columns) + "."
+            )
         phone = found[0]
     layout = CsvLayout(encoding=encoding, delimiter=delimiter, columns=columns, phone_column=phone)
     return layout, _rows(text, layout)
@@ -143,13 +144,21 @@ def _rows(text: io.TextIOWrapper, layout: CsvLayout) -> Iterator[Row]:
         if not any(value.strip() for value in values):
             continue  # blank lines are not rows
         if len(values) != len(layout.columns):
-            yield Row(number=number, phone="", fields={},
-                      error=f"Has {len(values)} columns; the header has {len(layout.columns)}.")
+            yield Row(
+                number=number,
+                phone="",
+                fields={},
+                error=f"Has {len(values)} columns; the header has {len(layout.columns)}.",
+            )
             continue
         fields = dict(zip(layout.columns, values, strict=True))
         if any(_has_bad_bytes(value) for value in values):
-            yield Row(number=number, phone="", fields={},
-                      error="Contains characters that are not valid text in this file's encoding.")
+            yield Row(
+                number=number,
+                phone="",
+                fields={},
+                error="Contains characters that are not valid text in this file's encoding.",
+            )
             continue
         yield Row(number=number, phone=fields[layout.phone_column].strip(), fields=fields)
 

@@ -50,10 +50,14 @@ def campaign_prepare(*, campaign_id: int) -> None:
             break
         messages = [
             Message(
-                id=uuid.uuid4(), provider=campaign.provider, to=recipient.phone,
+                id=uuid.uuid4(),
+                provider=campaign.provider,
+                to=recipient.phone,
                 body=personalise(campaign.message, recipient.fields),
-                template_id=campaign.template_id, variables=variables,
-                campaign_ref=str(campaign.id), created_by=campaign.created_by,
+                template_id=campaign.template_id,
+                variables=variables,
+                campaign_ref=str(campaign.id),
+                created_by=campaign.created_by,
             )
             for recipient in recipients
         ]
@@ -75,13 +79,16 @@ def campaign_enqueue_pending(*, campaign_id: int) -> None:
     run_after = campaign.scheduled_at if campaign.status == CampaignStatus.SCHEDULED else None
     ids = list(
         Message.objects.filter(campaign_ref=str(campaign.id), status=MessageStatus.QUEUED)
-        .order_by("created_at", "id").values_list("id", flat=True)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
     )
     size = _task_size(campaign)
     task = dispatch_chunk.using(run_after=run_after) if run_after else dispatch_chunk
     for start in range(0, len(ids), size):
-        task.enqueue(campaign.id, [str(i) for i in ids[start:start + size]])
-    check = check_campaign_complete.using(run_after=run_after) if run_after else check_campaign_complete
+        task.enqueue(campaign.id, [str(i) for i in ids[start : start + size]])
+    check = (
+        check_campaign_complete.using(run_after=run_after) if run_after else check_campaign_complete
+    )
     check.enqueue(campaign.id)
 
 
@@ -101,10 +108,13 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
     now = timezone.now()
     if campaign.status == CampaignStatus.SCHEDULED:
         if campaign.scheduled_at and campaign.scheduled_at > now:
-            dispatch_task.using(run_after=campaign.scheduled_at).enqueue(campaign_id, list(message_ids))
+            dispatch_task.using(run_after=campaign.scheduled_at).enqueue(
+                campaign_id, list(message_ids)
+            )
             return
         Campaign.objects.filter(id=campaign_id, status=CampaignStatus.SCHEDULED).update(
-            status=CampaignStatus.RUNNING, updated_at=now)
+            status=CampaignStatus.RUNNING, updated_at=now
+        )
         campaign.status = CampaignStatus.RUNNING
     if campaign.status != CampaignStatus.RUNNING:
         return  # paused (resume enqueues again) or cancelled/completed
@@ -114,10 +124,14 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
         opens_at = promotional_window_opens(now)
         if opens_at is not None:
             indian = list(
-                Message.objects.filter(id__in=ids, to__startswith="+91").values_list("id", flat=True)
+                Message.objects.filter(id__in=ids, to__startswith="+91").values_list(
+                    "id", flat=True
+                )
             )
             if indian:
-                dispatch_task.using(run_after=opens_at).enqueue(campaign_id, [str(i) for i in indian])
+                dispatch_task.using(run_after=opens_at).enqueue(
+                    campaign_id, [str(i) for i in indian]
+                )
                 held = {str(i) for i in indian}
                 ids = [i for i in ids if i not in held]
 
@@ -132,13 +146,14 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
     for start in range(0, len(ids), slice_size):
         if start and not _still_running(campaign_id):
             return
-        claimed = provider_services.messages_claim(message_ids=ids[start:start + slice_size])
+        claimed = provider_services.messages_claim(message_ids=ids[start : start + slice_size])
         if not claimed:
             continue
-        groups = [claimed[i:i + group_size] for i in range(0, len(claimed), group_size)]
+        groups = [claimed[i : i + group_size] for i in range(0, len(claimed), group_size)]
         if rate is None:
             provider_services.messages_send_groups(
-                provider=provider, groups=groups, concurrency=concurrency)
+                provider=provider, groups=groups, concurrency=concurrency
+            )
             continue
         for group in groups:
             _wait_until(throttle_reserve(campaign_id=campaign_id, count=len(group), rate=rate))
@@ -178,7 +193,8 @@ def throttle_reserve(*, campaign_id: int, count: int, rate: float) -> datetime:
         now = timezone.now()
         start = max(now, campaign.throttle_cursor or now)
         Campaign.objects.filter(id=campaign_id).update(
-            throttle_cursor=start + timedelta(seconds=count / rate))
+            throttle_cursor=start + timedelta(seconds=count / rate)
+        )
     return start
 
 
@@ -220,5 +236,8 @@ def campaign_check_complete(*, campaign_id: int, reschedule: bool = False) -> bo
         ).enqueue(campaign_id)
         return False
     now = timezone.now()
-    return bool(Campaign.objects.filter(id=campaign_id, status=CampaignStatus.RUNNING).update(
-        status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now))
+    return bool(
+        Campaign.objects.filter(id=campaign_id, status=CampaignStatus.RUNNING).update(
+            status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now
+        )
+    )

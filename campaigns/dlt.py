@@ -27,8 +27,10 @@ def template_mismatch(template: str, text: str) -> str | None:
         return "The message does not match the registered DLT template."
     for number, value in enumerate(match.groups(), start=1):
         if len(value) > MAX_VAR_LENGTH:
-            return (f"Variable {number} of the DLT template is {len(value)} characters "
-                    f"({value[:40]!r}); at most {MAX_VAR_LENGTH} are allowed.")
+            return (
+                f"Variable {number} of the DLT template is {len(value)} characters "
+                f"({value[:40]!r}); at most {MAX_VAR_LENGTH} are allowed."
+            )
     return None
 
 

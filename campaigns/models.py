@@ -127,10 +127,17 @@ class Recipient(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "phone"], name="recipient_once_per_campaign"),
+            models.UniqueConstraint(
+                fields=["campaign", "phone"], name="recipient_once_per_campaign"
+            ),
         ]
-        indexes = [models.Index(fields=["campaign", "message"], condition=Q(message__isnull=True),
-                                name="recipient_unsent_idx")]
+        indexes = [
+            models.Index(
+                fields=["campaign", "message"],
+                condition=Q(message__isnull=True),
+                name="recipient_unsent_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.phone

@@ -57,12 +57,18 @@ def campaign_send_rate(*, campaign: Campaign, seconds: int = 60) -> float:
 
 def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
     rows = (
-        campaign_messages(campaign).filter(status=Status.FAILED)
-        .values("error_code").annotate(count=Count("id")).order_by("-count", "error_code")
+        campaign_messages(campaign)
+        .filter(status=Status.FAILED)
+        .values("error_code")
+        .annotate(count=Count("id"))
+        .order_by("-count", "error_code")
     )
     return [
-        {"code": row["error_code"] or "-", "meaning": failure_meaning(row["error_code"]),
-         "count": row["count"]}
+        {
+            "code": row["error_code"] or "-",
+            "meaning": failure_meaning(row["error_code"]),
+            "count": row["count"],
+        }
         for row in rows
     ]
 
@@ -70,31 +76,52 @@ def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
 def campaign_timeline(*, campaign: Campaign) -> list[dict[str, Any]]:
     """Deliveries and failures per minute, for the chart."""
     rows = (
-        campaign_messages(campaign).filter(completed_at__isnull=False)
-        .annotate(minute=TruncMinute("completed_at")).values("minute")
-        .annotate(delivered=Count("id", filter=Q(status=Status.DELIVERED)),
-                  failed=Count("id", filter=Q(status=Status.FAILED)))
+        campaign_messages(campaign)
+        .filter(completed_at__isnull=False)
+        .annotate(minute=TruncMinute("completed_at"))
+        .values("minute")
+        .annotate(
+            delivered=Count("id", filter=Q(status=Status.DELIVERED)),
+            failed=Count("id", filter=Q(status=Status.FAILED)),
+        )
         .order_by("minute")
     )
-    return [{"minute": row["minute"].isoformat(), "delivered": row["delivered"],
-             "failed": row["failed"]} for row in rows]
+    return [
+        {
+            "minute": row["minute"].isoformat(),
+            "delivered": row["delivered"],
+            "failed": row["failed"],
+        }
+        for row in rows
+    ]
 
 
 def campaign_list_stats(campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
     """Delivered / finished counts for many campaigns in one query (the list page)."""
     refs = [str(c.id) for c in campaigns]
     rows = (
-        Message.objects.filter(campaign_ref__in=refs).values("campaign_ref")
-        .annotate(total=Count("id"),
-                  delivered=Count("id", filter=Q(status=Status.DELIVERED)),
-                  failed=Count("id", filter=Q(status=Status.FAILED)))
+        Message.objects.filter(campaign_ref__in=refs)
+        .values("campaign_ref")
+        .annotate(
+            total=Count("id"),
+            delivered=Count("id", filter=Q(status=Status.DELIVERED)),
+            failed=Count("id", filter=Q(status=Status.FAILED)),
+        )
         .order_by()
     )
     return {int(row["campaign_ref"]): row for row in rows}
 
 
-EXPORT_FIXED = ["row", "phone", "status", "error_code", "error_description", "message_id",
-                "submitted_at", "completed_at"]
+EXPORT_FIXED = [
+    "row",
+    "phone",
+    "status",
+    "error_code",
+    "error_description",
+    "message_id",
+    "submitted_at",
+    "completed_at",
+]
 
 
 def campaign_export_rows(*, campaign: Campaign) -> Iterator[list[str]]:
@@ -104,13 +131,15 @@ def campaign_export_rows(*, campaign: Campaign) -> Iterator[list[str]]:
         field_names = [name for name in fields if name]
     yield EXPORT_FIXED + [f"field:{name}" for name in field_names]
     recipients = (
-        Recipient.objects.filter(campaign=campaign).select_related("message")
+        Recipient.objects.filter(campaign=campaign)
+        .select_related("message")
         .order_by("upload_id", "row")
     )
     for recipient in recipients.iterator(chunk_size=2000):
         message = recipient.message
         values = [
-            str(recipient.row), recipient.phone,
+            str(recipient.row),
+            recipient.phone,
             message.status if message else "not sent",
             message.error_code if message else "",
             message.error_description if message else "",

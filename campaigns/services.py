@@ -49,7 +49,8 @@ def campaign_errors(campaign: Campaign) -> dict[str, list[str]]:
     if not campaign.message.strip():
         errors["message"] = ["Write the message."]
     missing = [
-        name for name in campaign.provider.custom_placeholders
+        name
+        for name in campaign.provider.custom_placeholders
         if not campaign_variables(campaign).get(name, "").strip()
     ]
     if missing:
@@ -96,8 +97,12 @@ def upload_create(
     open_rows(file, phone_column=phone_column)
     file.seek(0)
     upload = Upload.objects.create(
-        campaign=campaign, file=file, original_name=(file.name or "upload.csv")[:255],
-        phone_column=phone_column, default_country=country, size_bytes=file.size or 0,
+        campaign=campaign,
+        file=file,
+        original_name=(file.name or "upload.csv")[:255],
+        phone_column=phone_column,
+        default_country=country,
+        size_bytes=file.size or 0,
     )
     if upload.size_bytes <= settings.SMSGATEWAY_INLINE_IMPORT_BYTES:
         upload_import(upload_id=upload.id)
@@ -174,33 +179,62 @@ def _validate_chunk(upload: Upload, chunk: list[Row]) -> tuple[list[Recipient], 
         try:
             phone = normalise_phone(row.phone, upload.default_country)
         except ValueError as exc:
-            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
-                                        error=str(exc)[:300]))
+            rejected.append(
+                UploadError(
+                    upload=upload, row=row.number, phone=row.phone[:100], error=str(exc)[:300]
+                )
+            )
             continue
         if phone in candidates:
             first = candidates[phone].number
-            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
-                                        error=f"Duplicate of row {first}."))
+            rejected.append(
+                UploadError(
+                    upload=upload,
+                    row=row.number,
+                    phone=row.phone[:100],
+                    error=f"Duplicate of row {first}.",
+                )
+            )
             continue
         candidates[phone] = row
     phones = list(candidates)
     taken = dict(
-        Recipient.objects.filter(campaign_id=upload.campaign_id, phone__in=phones)
-        .values_list("phone", "upload__original_name")
+        Recipient.objects.filter(campaign_id=upload.campaign_id, phone__in=phones).values_list(
+            "phone", "upload__original_name"
+        )
     )
     opted_out = set(OptOut.objects.filter(phone__in=phones).values_list("phone", flat=True))
     accepted: list[Recipient] = []
     for phone, row in candidates.items():
         if phone in taken:
-            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
-                                        error=f"Already in this campaign (from {taken[phone]})."))
+            rejected.append(
+                UploadError(
+                    upload=upload,
+                    row=row.number,
+                    phone=row.phone[:100],
+                    error=f"Already in this campaign (from {taken[phone]}).",
+                )
+            )
         elif phone in opted_out:
-            rejected.append(UploadError(upload=upload, row=row.number, phone=row.phone[:100],
-                                        error="Opted out (replied STOP)."))
+            rejected.append(
+                UploadError(
+                    upload=upload,
+                    row=row.number,
+                    phone=row.phone[:100],
+                    error="Opted out (replied STOP).",
+                )
+            )
         else:
             fields = {k: v for k, v in row.fields.items() if k != ""}
-            accepted.append(Recipient(campaign_id=upload.campaign_id, upload=upload,
-                                      row=row.number, phone=phone, fields=fields))
+            accepted.append(
+                Recipient(
+                    campaign_id=upload.campaign_id,
+                    upload=upload,
+                    row=row.number,
+                    phone=phone,
+                    fields=fields,
+                )
+            )
     rejected.sort(key=lambda error: error.row)
     return accepted, rejected
 
@@ -237,14 +271,20 @@ def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientPr
     problems: list[RecipientProblem] = []
     recipients = (
         Recipient.objects.filter(campaign=campaign)
-        .only("row", "phone", "fields").order_by("upload_id", "row")
+        .only("row", "phone", "fields")
+        .order_by("upload_id", "row")
     )
     for recipient in recipients.iterator(chunk_size=2000):
         try:
             text = recipient_text(campaign, recipient)
         except MissingField as exc:
-            problems.append(RecipientProblem(recipient.row, recipient.phone,
-                                             f"No value for {{{{{exc.name}}}}} and no default."))
+            problems.append(
+                RecipientProblem(
+                    recipient.row,
+                    recipient.phone,
+                    f"No value for {{{{{exc.name}}}}} and no default.",
+                )
+            )
         else:
             mismatch = dlt.template_mismatch(campaign.dlt_template, text)
             if mismatch:
@@ -261,8 +301,9 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
     when its settings or a recipient's text would fail.
     """
     if campaign.status != CampaignStatus.DRAFT:
-        raise TransitionNotAllowed(f"A {campaign.get_status_display().lower()} campaign "
-                                   "cannot be launched.")
+        raise TransitionNotAllowed(
+            f"A {campaign.get_status_display().lower()} campaign cannot be launched."
+        )
     errors = campaign_errors(campaign)
     if errors:
         raise LaunchRefused([f"{field}: {' '.join(texts)}" for field, texts in errors.items()])
@@ -276,7 +317,8 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
     with transaction.atomic():
         changed = Campaign.objects.filter(id=campaign.id, status=CampaignStatus.DRAFT).update(
             status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.RUNNING,
-            launched_at=now, updated_at=now,
+            launched_at=now,
+            updated_at=now,
         )
         if not changed:
             raise TransitionNotAllowed("The campaign was launched already.")
@@ -297,8 +339,9 @@ class LaunchRefused(ValueError):
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
-    return _transition(campaign, {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED},
-                       CampaignStatus.PAUSED)
+    return _transition(
+        campaign, {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED}, CampaignStatus.PAUSED
+    )
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
@@ -311,24 +354,37 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
     """Stop a campaign: messages not yet sent fail as cancelled; sent ones keep their records."""
-    active = {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING,
-              CampaignStatus.PAUSED}
+    active = {
+        CampaignStatus.DRAFT,
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.RUNNING,
+        CampaignStatus.PAUSED,
+    }
     with transaction.atomic():
         campaign = _transition(campaign, active, CampaignStatus.CANCELLED)
         now = timezone.now()
-        pending = Message.objects.filter(campaign_ref=str(campaign.id), status=Message.Status.QUEUED)
+        pending = Message.objects.filter(
+            campaign_ref=str(campaign.id), status=Message.Status.QUEUED
+        )
         ids = list(pending.values_list("id", flat=True))
         for start in range(0, len(ids), 5000):
-            batch = ids[start:start + 5000]
+            batch = ids[start : start + 5000]
             Message.objects.filter(id__in=batch, status=Message.Status.QUEUED).update(
-                status=Message.Status.FAILED, error_code="cancelled",
+                status=Message.Status.FAILED,
+                error_code="cancelled",
                 error_description="Campaign cancelled before this message was sent.",
-                completed_at=now, updated_at=now,
+                completed_at=now,
+                updated_at=now,
             )
             MessageEvent.objects.bulk_create(
-                MessageEvent(message_id=mid, source=MessageEvent.Source.SYSTEM,
-                             status=Message.Status.FAILED, code="cancelled",
-                             description="Campaign cancelled") for mid in batch
+                MessageEvent(
+                    message_id=mid,
+                    source=MessageEvent.Source.SYSTEM,
+                    status=Message.Status.FAILED,
+                    code="cancelled",
+                    description="Campaign cancelled",
+                )
+                for mid in batch
             )
         Campaign.objects.filter(id=campaign.id).update(completed_at=now)
     campaign.refresh_from_db()

@@ -102,7 +102,9 @@ class Provider(models.Model):
     @property
     def custom_placeholders(self) -> list[str]:
         """Names of `$$Name` placeholders that need a value wherever the provider is used."""
-        return [name for name in find_placeholders(self.payload) if name not in STANDARD_PLACEHOLDERS]
+        return [
+            name for name in find_placeholders(self.payload) if name not in STANDARD_PLACEHOLDERS
+        ]
 
 
 class Message(models.Model):

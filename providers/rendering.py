@@ -142,7 +142,11 @@ def render_request(provider: Provider, messages: Sequence[Message]) -> RenderedR
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers.setdefault("Content-Type", "application/json; charset=utf-8")
     return RenderedRequest(
-        method=str(provider.request_type), url=url, headers=headers, body=body, auth=auth,
+        method=str(provider.request_type),
+        url=url,
+        headers=headers,
+        body=body,
+        auth=auth,
         secrets=secrets,
     )
 
@@ -182,7 +186,8 @@ def _render_url(endpoint: str, values: dict[str, str]) -> str:
     """Placeholders in the endpoint's query string are URL-encoded; elsewhere quoted as a path."""
     parts = urlsplit(endpoint)
     query = [
-        (key, substitute(value, values)) for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        (key, substitute(value, values))
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
     ]
     path = substitute(parts.path, values, escape=lambda v: quote(v, safe=""))
     return SplitResult(parts.scheme, parts.netloc, path, urlencode(query), parts.fragment).geturl()

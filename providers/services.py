@@ -55,8 +55,9 @@ def message_create(
         ).first()
         if existing:
             return existing
-    errors = message_errors(provider=provider, to=to, body=body, template_id=template_id,
-                            variables=variables or {})
+    errors = message_errors(
+        provider=provider, to=to, body=body, template_id=template_id, variables=variables or {}
+    )
     if errors:
         raise ValidationError(errors)
     number = phones.normalize(to)
@@ -75,7 +76,9 @@ def message_create(
         with transaction.atomic():
             message.save()
             MessageEvent.objects.create(
-                message=message, source=MessageEvent.Source.API, status=Status.QUEUED,
+                message=message,
+                source=MessageEvent.Source.API,
+                status=Status.QUEUED,
                 description="Test SMS" if is_test else "Queued",
             )
     except IntegrityError:
@@ -121,13 +124,20 @@ def message_retry(*, message: Message, actor: str = "operator") -> bool:
     """Put a failed message back in the queue (an operator's decision). False if not failed."""
     with transaction.atomic():
         changed = Message.objects.filter(id=message.id, status=Status.FAILED).update(
-            status=Status.QUEUED, attempts=0, next_attempt_at=None, error_code="",
-            error_description="", completed_at=None, updated_at=timezone.now(),
+            status=Status.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            error_code="",
+            error_description="",
+            completed_at=None,
+            updated_at=timezone.now(),
         )
         if not changed:
             return False
         MessageEvent.objects.create(
-            message_id=message.id, source=MessageEvent.Source.ADMIN, status=Status.QUEUED,
+            message_id=message.id,
+            source=MessageEvent.Source.ADMIN,
+            status=Status.QUEUED,
             description=f"Retried by {actor}",
         )
     _enqueue_send(message.id)
@@ -234,30 +244,45 @@ def _record_attempt(
     with transaction.atomic():
         if result.ok:
             # A DLR may already have moved it on (delivered/failed): then this changes nothing.
-            base.update(status=Status.SUBMITTED, attempts=attempts, submitted_at=now,
-                        updated_at=now)
+            base.update(
+                status=Status.SUBMITTED, attempts=attempts, submitted_at=now, updated_at=now
+            )
             event.status = Status.SUBMITTED
             event.description = f"Accepted by the provider (HTTP {result.http_status})"
         elif retry and result.transient and attempts < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS:
             delay = retry_delay(attempts, result.retry_after)
             retry_at = now + timedelta(seconds=delay)
-            base.update(status=Status.QUEUED, attempts=attempts, next_attempt_at=retry_at,
-                        error_code=result.error_kind, error_description=result.error,
-                        updated_at=now)
+            base.update(
+                status=Status.QUEUED,
+                attempts=attempts,
+                next_attempt_at=retry_at,
+                error_code=result.error_kind,
+                error_description=result.error,
+                updated_at=now,
+            )
             event.status = Status.QUEUED
             event.code = result.error_kind
             event.description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"
             _enqueue_send(message.id, run_after=retry_at)
         else:
-            base.update(status=Status.FAILED, attempts=attempts, error_code=result.error_kind,
-                        error_description=result.error, completed_at=now, updated_at=now)
+            base.update(
+                status=Status.FAILED,
+                attempts=attempts,
+                error_code=result.error_kind,
+                error_description=result.error,
+                completed_at=now,
+                updated_at=now,
+            )
             event.status = Status.FAILED
             event.code = result.error_kind
             suffix = " (retries exhausted)" if retry and result.transient else ""
             event.description = f"{result.error_title}: {result.error}{suffix}"
         event.save()
     logger.info(
-        "message %s attempt %s: %s %s", message.id, attempts, event.status,
+        "message %s attempt %s: %s %s",
+        message.id,
+        attempts,
+        event.status,
         result.http_status or result.error_kind,
     )
 
@@ -307,8 +332,14 @@ def test_sms_send(
         return TestSmsResult(ok=False, message_id=None, errors={"mobile": [str(exc)]})
     try:
         created = message_create(
-            provider=provider, to=number, body=message, template_id=template_id,
-            variables=variables, is_test=True, created_by=user, enqueue=False,
+            provider=provider,
+            to=number,
+            body=message,
+            template_id=template_id,
+            variables=variables,
+            is_test=True,
+            created_by=user,
+            enqueue=False,
         )
     except ValidationError as exc:
         errors = {("mobile" if k == "to" else k): v for k, v in exc.message_dict.items()}
@@ -318,15 +349,19 @@ def test_sms_send(
     assert outcome is not None  # freshly created and queued: always ours to send
     title = outcome.error_title
     error = f"{title}: {outcome.error}" if not outcome.ok else ""
-    summary = (
-        f"Sent (HTTP {outcome.http_status})" if outcome.ok else error
-    )[:300]
+    summary = (f"Sent (HTTP {outcome.http_status})" if outcome.ok else error)[:300]
     Provider.objects.filter(id=provider.id).update(
-        last_test_at=timezone.now(), last_test_ok=outcome.ok, last_test_summary=summary,
+        last_test_at=timezone.now(),
+        last_test_ok=outcome.ok,
+        last_test_summary=summary,
     )
     return TestSmsResult(
-        ok=outcome.ok, message_id=str(created.id), http_status=outcome.http_status,
-        response=outcome.response, error=error, error_kind=outcome.error_kind,
+        ok=outcome.ok,
+        message_id=str(created.id),
+        http_status=outcome.http_status,
+        response=outcome.response,
+        error=error,
+        error_kind=outcome.error_kind,
     )
 
 
@@ -361,9 +396,14 @@ def report_apply(*, provider: Provider, report: Report) -> str:
     Outcome = DeliveryReport.Outcome
     message = _message_for_ref(provider, report.message_ref)
     audit = DeliveryReport(
-        provider=provider, message=message, message_ref=report.message_ref[:100],
-        event=report.event[:32], code=report.code[:32], description=report.description,
-        occurred_at=report.occurred_at, raw=report.raw,
+        provider=provider,
+        message=message,
+        message_ref=report.message_ref[:100],
+        event=report.event[:32],
+        code=report.code[:32],
+        description=report.description,
+        occurred_at=report.occurred_at,
+        raw=report.raw,
     )
     if message is None:
         audit.outcome = Outcome.UNKNOWN_MESSAGE
@@ -377,12 +417,18 @@ def report_apply(*, provider: Provider, report: Report) -> str:
     now = timezone.now()
     with transaction.atomic():
         if report.status in (Status.DELIVERED, Status.FAILED):
-            changes: dict[str, Any] = {"status": report.status, "completed_at": now,
-                                       "updated_at": now}
+            changes: dict[str, Any] = {
+                "status": report.status,
+                "completed_at": now,
+                "updated_at": now,
+            }
             if report.status == Status.FAILED:
                 changes.update(error_code=report.code, error_description=description)
-            changed = Message.objects.filter(id=message.id).exclude(
-                status__in=Message.TERMINAL).update(**changes)
+            changed = (
+                Message.objects.filter(id=message.id)
+                .exclude(status__in=Message.TERMINAL)
+                .update(**changes)
+            )
         elif report.status == Status.SUBMITTED:
             changed = Message.objects.filter(
                 id=message.id, status__in=[Status.QUEUED, Status.SENDING]
@@ -398,7 +444,8 @@ def report_apply(*, provider: Provider, report: Report) -> str:
             audit.outcome = Outcome.RECORDED
         audit.save()
         MessageEvent.objects.create(
-            message=message, source=MessageEvent.Source.DLR,
+            message=message,
+            source=MessageEvent.Source.DLR,
             status=report.status if changed else "",
             code=report.code[:32],
             description=_report_description(report, description, audit.outcome),
@@ -407,8 +454,10 @@ def report_apply(*, provider: Provider, report: Report) -> str:
         if report.event == "replied" and report.reply_text.strip().upper() in OPT_OUT_WORDS:
             OptOut.objects.get_or_create(
                 phone=message.to,
-                defaults={"source": f"reply via {provider.nickname}",
-                          "text": report.reply_text[:512]},
+                defaults={
+                    "source": f"reply via {provider.nickname}",
+                    "text": report.reply_text[:512],
+                },
             )
     return audit.outcome
 

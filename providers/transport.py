@@ -83,7 +83,7 @@ class _GuardedConnectionMixin:
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 from urllib3.exceptions import ConnectTimeoutError
 
                 raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
@@ -250,8 +250,9 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
     if len(raw) > MAX_RESPONSE_BYTES:
         text += " [truncated]"
     status = response.status_code
-    result = SendResult(ok=200 <= status < 300, http_status=status, response=text,
-                        duration_ms=duration_ms)
+    result = SendResult(
+        ok=200 <= status < 300, http_status=status, response=text, duration_ms=duration_ms
+    )
     if result.ok:
         return result
     if status in (401, 403):
@@ -274,7 +275,9 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
 
 def _failure(kind: str, reason: str, started: float) -> SendResult:
     return SendResult(
-        ok=False, error_kind=kind, error=reason,
+        ok=False,
+        error_kind=kind,
+        error=reason,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
 

@@ -59,11 +59,16 @@ def provider_config_errors(data: dict[str, Any], *, creating: bool) -> dict[str,
             add("batch_key", "Name the array that holds one record per message.")
         elif isinstance(payload, dict):
             records = payload.get(key)
-            if not isinstance(records, list) or len(records) != 1 or not isinstance(
-                records[0], dict
+            if (
+                not isinstance(records, list)
+                or len(records) != 1
+                or not isinstance(records[0], dict)
             ):
-                add("batch_key", f'The payload needs "{key}": [ {{one record}} ] with exactly '
-                                 "one record template in the array.")
+                add(
+                    "batch_key",
+                    f'The payload needs "{key}": [ {{one record}} ] with exactly '
+                    "one record template in the array.",
+                )
             elif "To" not in find_placeholders(records[0]):
                 add("batch_key", "The batch record must use $$To.")
         else:

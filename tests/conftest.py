@@ -65,8 +65,10 @@ def batch_provider(db):
     return Provider.objects.create(
         nickname="Batcher",
         endpoint=FAKE_ENDPOINT,
-        payload={"tid": "$$TemplateID", "msgs": [{"to": "$$To", "mid": "$$MessageID",
-                                                   "body": "$$Body"}]},
+        payload={
+            "tid": "$$TemplateID",
+            "msgs": [{"to": "$$To", "mid": "$$MessageID", "body": "$$Body"}],
+        },
         batch_enabled=True,
         batch_key="msgs",
         batch_size=1000,

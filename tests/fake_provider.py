@@ -43,8 +43,9 @@ class FakeProvider:
         class Handler(BaseHTTPRequestHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Received(self.command, self.path, dict(self.headers),
-                                   self.rfile.read(length))
+                request = Received(
+                    self.command, self.path, dict(self.headers), self.rfile.read(length)
+                )
                 with provider._lock:
                     provider.received.append(request)
                 answer = provider.responder(request)

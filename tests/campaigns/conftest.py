@@ -36,18 +36,27 @@ def loopback(settings):
 def make_provider(url: str, *, batch_size: int | None = None) -> Provider:
     if batch_size:
         return Provider.objects.create(
-            nickname="Batch", endpoint=url + "/batch", batch_enabled=True, batch_key="msgs",
+            nickname="Batch",
+            endpoint=url + "/batch",
+            batch_enabled=True,
+            batch_key="msgs",
             batch_size=batch_size,
-            payload={"sender": "$$SenderID", "msgs": [{"to": "$$To", "id": "$$MessageID",
-                                                       "text": "$$Body"}]},
+            payload={
+                "sender": "$$SenderID",
+                "msgs": [{"to": "$$To", "id": "$$MessageID", "text": "$$Body"}],
+            },
         )
     return Provider.objects.create(
-        nickname="Single", endpoint=url + "/send",
+        nickname="Single",
+        endpoint=url + "/send",
         payload={"to": "$$To", "id": "$$MessageID", "text": "$$Body"},
     )
 
 
 def make_campaign(provider: Provider, **fields) -> Campaign:
-    defaults = {"name": "Diwali offer", "message": "Hi {{first_name|there}}, 20% off today",
-                "sender_id": "ACMEIN"}
+    defaults = {
+        "name": "Diwali offer",
+        "message": "Hi {{first_name|there}}, 20% off today",
+        "sender_id": "ACMEIN",
+    }
     return Campaign.objects.create(provider=provider, **{**defaults, **fields})

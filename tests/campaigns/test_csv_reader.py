@@ -16,7 +16,9 @@ def test_it_reads_utf8_with_a_bom_and_finds_the_phone_column():
     layout, rows = read("\ufeffName,Mobile\nअनु,9876543210\nBob,+919876543211\n".encode())
     assert layout.phone_column == "mobile"
     assert [(r.number, r.phone, r.fields["name"]) for r in rows] == [
-        (2, "9876543210", "अनु"), (3, "+919876543211", "Bob")]
+        (2, "9876543210", "अनु"),
+        (3, "+919876543211", "Bob"),
+    ]
 
 
 def test_it_reads_excel_latin1_with_semicolons():
@@ -32,9 +34,13 @@ def test_a_chosen_phone_column_is_used():
 
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(b"", "empty"), (b"name,city\nA,B\n", "No phone column"),
-     ("phone\n1\n".encode("utf-16"), "UTF-16"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not a CSV"),
-     (b"phone,phone\n1,2\n", "twice")],
+    [
+        (b"", "empty"),
+        (b"name,city\nA,B\n", "No phone column"),
+        ("phone\n1\n".encode("utf-16"), "UTF-16"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a CSV"),
+        (b"phone,phone\n1,2\n", "twice"),
+    ],
 )
 def test_a_bad_file_is_refused_with_a_reason(data, reason):
     with pytest.raises(CsvError, match=reason):
@@ -44,8 +50,7 @@ def test_a_bad_file_is_refused_with_a_reason(data, reason):
 def test_bad_rows_are_reported_with_their_row_number_and_the_rest_kept():
     data = b'phone,name\n9876543210,A\n9876543211\n"multi\nline",B\n9876543212,C\n'
     _, rows = read(data)
-    assert [(r.number, r.error[:9]) for r in rows] == [
-        (2, ""), (3, "Has 1 col"), (4, ""), (6, "")]
+    assert [(r.number, r.error[:9]) for r in rows] == [(2, ""), (3, "Has 1 col"), (4, ""), (6, "")]
 
 
 def test_an_unmatched_quote_is_a_clear_row_error():

@@ -115,9 +115,12 @@ def test_cancel_mid_run_fails_unsent_messages_and_keeps_sent_ones(settings):
         run_worker()
     assert len(fake.received) == 1
     assert Counter(Message.objects.values_list("status", flat=True)) == {
-        "submitted": 10, "failed": 20}
+        "submitted": 10,
+        "failed": 20,
+    }
     assert set(Message.objects.filter(status="failed").values_list("error_code", flat=True)) == {
-        "cancelled"}
+        "cancelled"
+    }
     assert Campaign.objects.get().status == Campaign.Status.CANCELLED
 
 
@@ -129,7 +132,9 @@ def test_pause_mid_run_holds_the_rest_until_resume(settings):
         upload_and_launch(campaign, 30)
         run_worker()
         assert Counter(Message.objects.values_list("status", flat=True)) == {
-            "submitted": 10, "queued": 20}
+            "submitted": 10,
+            "queued": 20,
+        }
         services.campaign_resume(campaign=Campaign.objects.get())
         run_worker()
     assert sum(len(r.json()["msgs"]) for r in fake.received) == 30
@@ -146,15 +151,20 @@ def test_promotional_messages_to_india_wait_for_the_window(monkeypatch):
     assert fake.received == []
     from django_tasks_db.models import DBTaskResult
 
-    waiting = DBTaskResult.objects.filter(task_path__endswith="dispatch_chunk",
-                                          status="READY").latest("enqueued_at")
+    waiting = DBTaskResult.objects.filter(
+        task_path__endswith="dispatch_chunk", status="READY"
+    ).latest("enqueued_at")
     assert waiting.run_after == datetime(2026, 11, 25, 9, 0, tzinfo=IST)
 
 
 @pytest.mark.parametrize(
     ("local", "opens"),
-    [((2026, 11, 24, 8, 59), (2026, 11, 24, 9, 0)), ((2026, 11, 24, 9, 0), None),
-     ((2026, 11, 24, 20, 59), None), ((2026, 11, 24, 21, 0), (2026, 11, 25, 9, 0))],
+    [
+        ((2026, 11, 24, 8, 59), (2026, 11, 24, 9, 0)),
+        ((2026, 11, 24, 9, 0), None),
+        ((2026, 11, 24, 20, 59), None),
+        ((2026, 11, 24, 21, 0), (2026, 11, 25, 9, 0)),
+    ],
 )
 def test_promotional_window_edges(local, opens):
     expected = datetime(*opens, tzinfo=IST) if opens else None

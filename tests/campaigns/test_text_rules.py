@@ -49,7 +49,9 @@ TEMPLATE = "Dear {#var#}, your OTP is {#var#}. Do not share it. - ACME"
 
 
 def test_dlt_template_matches_rendered_text():
-    assert template_mismatch(TEMPLATE, "Dear Asha, your OTP is 1234. Do not share it. - ACME") is None
+    assert (
+        template_mismatch(TEMPLATE, "Dear Asha, your OTP is 1234. Do not share it. - ACME") is None
+    )
 
 
 def test_dlt_template_mismatch_is_explained():
@@ -64,8 +66,13 @@ def test_dlt_variables_are_limited_to_30_characters():
 
 @pytest.mark.parametrize(
     ("sender", "promotional", "ok"),
-    [("123456", True, True), ("ACMEIN", True, False), ("ACMEIN", False, True),
-     ("ACME12", False, False), ("12345", True, False)],
+    [
+        ("123456", True, True),
+        ("ACMEIN", True, False),
+        ("ACMEIN", False, True),
+        ("ACME12", False, False),
+        ("12345", True, False),
+    ],
 )
 def test_sender_id_rules(sender, promotional, ok):
     assert (sender_id_error(sender, promotional=promotional) is None) is ok

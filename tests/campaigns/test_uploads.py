@@ -22,17 +22,22 @@ def errors_of(upload: Upload) -> list[tuple[int, str]]:
 
 def test_valid_rows_become_recipients_in_e164(campaign):
     upload = services.upload_create(
-        campaign=campaign, file=csv_file("mobile,first_name\n98765 43210,Asha\n+14155550123,Bo\n"))
+        campaign=campaign, file=csv_file("mobile,first_name\n98765 43210,Asha\n+14155550123,Bo\n")
+    )
     assert (upload.status, upload.rows_total, upload.rows_accepted) == ("done", 2, 2)
     assert sorted(Recipient.objects.values_list("phone", flat=True)) == [
-        "+14155550123", "+919876543210"]
+        "+14155550123",
+        "+919876543210",
+    ]
     assert Recipient.objects.get(phone="+919876543210").fields["first_name"] == "Asha"
 
 
 def test_invalid_duplicate_and_opted_out_rows_are_reported_by_row(campaign):
     OptOut.objects.create(phone="+919876500003")
-    data = ("phone,name\n9876500001,A\nnot-a-number,B\n9876500001,C\n"
-            "9876500003,D\n12345,E\n9876500004,F\n")
+    data = (
+        "phone,name\n9876500001,A\nnot-a-number,B\n9876500001,C\n"
+        "9876500003,D\n12345,E\n9876500004,F\n"
+    )
     upload = services.upload_create(campaign=campaign, file=csv_file(data))
     assert (upload.rows_total, upload.rows_accepted, upload.rows_rejected) == (6, 2, 4)
     assert errors_of(upload) == [
@@ -45,15 +50,17 @@ def test_invalid_duplicate_and_opted_out_rows_are_reported_by_row(campaign):
 
 def test_duplicates_across_uploads_are_rejected(campaign):
     services.upload_create(campaign=campaign, file=csv_file("phone\n9876500001\n", "first.csv"))
-    second = services.upload_create(campaign=campaign,
-                                    file=csv_file("phone\n+919876500001\n9876500002\n"))
+    second = services.upload_create(
+        campaign=campaign, file=csv_file("phone\n+919876500001\n9876500002\n")
+    )
     assert second.rows_accepted == 1
     assert errors_of(second) == [(2, "Already in this campaign (from first.csv).")]
 
 
 def test_the_default_country_reads_national_numbers(campaign):
-    upload = services.upload_create(campaign=campaign, file=csv_file("phone\n(415) 555-0123\n"),
-                                    default_country="US")
+    upload = services.upload_create(
+        campaign=campaign, file=csv_file("phone\n(415) 555-0123\n"), default_country="US"
+    )
     assert upload.rows_accepted == 1
     assert Recipient.objects.get().phone == "+14155550123"
 
@@ -70,8 +77,9 @@ def test_a_file_without_phone_column_is_refused(campaign):
         services.upload_create(campaign=campaign, file=csv_file("name\nAsha\n"))
 
 
-def test_a_large_file_is_imported_in_the_background(campaign, settings,
-                                                    django_capture_on_commit_callbacks):
+def test_a_large_file_is_imported_in_the_background(
+    campaign, settings, django_capture_on_commit_callbacks
+):
     settings.SMSGATEWAY_INLINE_IMPORT_BYTES = 5
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         upload = services.upload_create(campaign=campaign, file=csv_file("phone\n9876543210\n"))
@@ -82,10 +90,17 @@ def test_a_large_file_is_imported_in_the_background(campaign, settings,
 
 
 def test_launch_names_the_rows_whose_text_fails(generic_provider):
-    campaign = make_campaign(generic_provider, message="Dear {{name}}, your OTP is {{otp}}",
-                             dlt_template="Dear {#var#}, your OTP is {#var#}")
-    services.upload_create(campaign=campaign, file=csv_file(
-        "phone,name,otp\n9876500001,Asha,1\n9876500002,,2\n9876500003," + "x" * 31 + ",3\n"))
+    campaign = make_campaign(
+        generic_provider,
+        message="Dear {{name}}, your OTP is {{otp}}",
+        dlt_template="Dear {#var#}, your OTP is {#var#}",
+    )
+    services.upload_create(
+        campaign=campaign,
+        file=csv_file(
+            "phone,name,otp\n9876500001,Asha,1\n9876500002,,2\n9876500003," + "x" * 31 + ",3\n"
+        ),
+    )
     problems = services.launch_problems(campaign)
     assert [(p.row, p.error.split(" ")[0]) for p in problems] == [(3, "No"), (4, "Variable")]
     with pytest.raises(services.LaunchRefused) as refused:
@@ -103,7 +118,8 @@ def test_a_campaign_without_recipients_cannot_launch(campaign):
 def test_a_sinch_campaign_fills_sender_and_entity_from_its_own_fields(sinch_provider):
     campaign = make_campaign(sinch_provider, entity_id="1701", variables={})
     assert services.campaign_errors(campaign) == {
-        "variables": ["The provider needs a value for $$AppID."]}
+        "variables": ["The provider needs a value for $$AppID."]
+    }
     campaign.variables = {"AppID": "acme"}
     assert services.campaign_errors(campaign) == {}
 

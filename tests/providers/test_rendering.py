@@ -25,14 +25,30 @@ def make_message(provider: Provider, **fields) -> Message:
 
 def test_it_fills_every_standard_placeholder():
     provider = make_provider(
-        payload={"to": "$$To", "b": "$$Body", "m": "$$MessageID", "t": "$$TemplateID",
-                 "c": "$$CampaignID", "v": "$$TemplateVariables"},
+        payload={
+            "to": "$$To",
+            "b": "$$Body",
+            "m": "$$MessageID",
+            "t": "$$TemplateID",
+            "c": "$$CampaignID",
+            "v": "$$TemplateVariables",
+        },
     )
-    message = make_message(provider, template_id="1107", campaign_ref="c-9",
-                           variables={"TemplateVariables": ["Asha", "42"]})
+    message = make_message(
+        provider,
+        template_id="1107",
+        campaign_ref="c-9",
+        variables={"TemplateVariables": ["Asha", "42"]},
+    )
     body = json.loads(render_request(provider, [message]).body)
-    assert body == {"to": "919876543210", "b": "Hello", "m": str(message.id), "t": "1107",
-                    "c": "c-9", "v": "Asha,42"}
+    assert body == {
+        "to": "919876543210",
+        "b": "Hello",
+        "m": str(message.id),
+        "t": "1107",
+        "c": "c-9",
+        "v": "Asha,42",
+    }
 
 
 @pytest.mark.parametrize("text", ['He said "hi"\nthen left', "नमस्ते 🎉", "back\\slash\t{}"])
@@ -85,8 +101,11 @@ def test_form_encoding_sends_key_value_pairs():
 
 
 def test_get_puts_the_payload_in_the_query_string_url_encoded():
-    provider = make_provider(request_type="GET", payload={"text": "$$Body"},
-                             endpoint="https://sms.example.com/send?key=k1&to=$$To")
+    provider = make_provider(
+        request_type="GET",
+        payload={"text": "$$Body"},
+        endpoint="https://sms.example.com/send?key=k1&to=$$To",
+    )
     request = render_request(provider, [make_message(provider, body="50% off & more")])
     query = parse_qs(urlsplit(request.url).query)
     assert request.body is None
@@ -98,13 +117,16 @@ def test_get_puts_the_payload_in_the_query_string_url_encoded():
 def test_batch_repeats_the_record_and_renders_globals_once():
     provider = make_provider(
         payload={"tid": "$$TemplateID", "msgs": [{"to": "$$To", "mid": "$$MessageID"}]},
-        batch_enabled=True, batch_key="msgs", batch_size=1000,
+        batch_enabled=True,
+        batch_key="msgs",
+        batch_size=1000,
     )
     messages = [make_message(provider, to=f"+91987654321{i}", template_id="T1") for i in range(3)]
     body = json.loads(render_request(provider, messages).body)
     assert body["tid"] == "T1"
-    assert body["msgs"] == [{"to": f"91987654321{i}", "mid": str(m.id)}
-                            for i, m in enumerate(messages)]
+    assert body["msgs"] == [
+        {"to": f"91987654321{i}", "mid": str(m.id)} for i, m in enumerate(messages)
+    ]
 
 
 def test_several_messages_need_batch_mode():
@@ -116,12 +138,14 @@ def test_several_messages_need_batch_mode():
 def test_credentials_render_but_are_masked_in_the_logged_copy():
     provider = make_provider(
         payload={"to": "$$To", "text": "$$Body", "userId": "$$Username", "pass": "$$Password"},
-        username="acme", password='p"ss w0rd', headers={"X-Key": "hdr-secret"},
+        username="acme",
+        password='p"ss w0rd',
+        headers={"X-Key": "hdr-secret"},
     )
     request = render_request(provider, [make_message(provider)])
     assert json.loads(request.body)["pass"] == 'p"ss w0rd'
     shown = json.dumps(request.masked())
-    for secret in ("acme", "p\\\"ss w0rd", "p\"ss w0rd", "hdr-secret"):
+    for secret in ("acme", 'p\\"ss w0rd', 'p"ss w0rd', "hdr-secret"):
         assert secret not in shown
     assert MASK in shown
 

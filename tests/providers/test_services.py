@@ -88,8 +88,12 @@ def test_a_2xx_marks_the_message_submitted_and_keeps_the_answer(generic_provider
     assert attempt.http_status == 200
     assert '"ref": "abc"' in attempt.data["response"]
     sent = json.loads(responses.calls[0].request.body)
-    assert sent == {"to": "919876543210", "text": "Your OTP is 1234", "id": str(message.id),
-                    "tid": ""}
+    assert sent == {
+        "to": "919876543210",
+        "text": "Your OTP is 1234",
+        "id": str(message.id),
+        "tid": "",
+    }
     assert responses.calls[0].request.headers["X-Api-Key"] == "header-secret-value"
 
 
@@ -145,8 +149,9 @@ def test_a_401_fails_at_once_with_the_providers_answer(generic_provider):
 @responses.activate
 def test_the_sinch_password_is_sent_but_never_stored_in_history(sinch_provider):
     responses.post(FAKE_ENDPOINT, status=200, body='{"echo": "sinch-pass-Xy9"}')
-    message = queued(sinch_provider, variables={"AppID": "a", "SenderID": "ACMEIN",
-                                                "EntityID": "1701"})
+    message = queued(
+        sinch_provider, variables={"AppID": "a", "SenderID": "ACMEIN", "EntityID": "1701"}
+    )
     services.message_send(message_id=message.id)
     sent = json.loads(responses.calls[0].request.body)
     assert sent["pass"] == "sinch-pass-Xy9" and sent["userId"] == "acme-user"
@@ -258,8 +263,9 @@ def test_a_failed_message_can_be_retried_by_an_operator(generic_provider):
 @responses.activate
 def test_a_test_sms_is_sent_inline_and_reported(generic_provider, user):
     responses.post(FAKE_ENDPOINT, json={"accepted": True})
-    result = services.test_sms_send(provider=generic_provider, country_code="+91",
-                                    mobile="98765 43210", message="Hi", user=user)
+    result = services.test_sms_send(
+        provider=generic_provider, country_code="+91", mobile="98765 43210", message="Hi", user=user
+    )
     assert result.ok and result.http_status == 200
     assert Message.objects.get(id=result.message_id).is_test
     generic_provider.refresh_from_db()
@@ -269,8 +275,9 @@ def test_a_test_sms_is_sent_inline_and_reported(generic_provider, user):
 @responses.activate
 def test_a_failed_test_sms_says_which_kind_of_failure(generic_provider):
     responses.post(FAKE_ENDPOINT, body=requests.Timeout("read timed out"))
-    result = services.test_sms_send(provider=generic_provider, country_code="91",
-                                    mobile="9876543210", message="Hi")
+    result = services.test_sms_send(
+        provider=generic_provider, country_code="91", mobile="9876543210", message="Hi"
+    )
     assert not result.ok
     assert result.error_kind == "timeout"
     assert result.error.startswith("Timed out")
@@ -281,7 +288,8 @@ def test_a_failed_test_sms_says_which_kind_of_failure(generic_provider):
 
 
 def test_a_test_sms_with_a_bad_number_sends_nothing(generic_provider):
-    result = services.test_sms_send(provider=generic_provider, country_code="91",
-                                    mobile="12", message="Hi")
+    result = services.test_sms_send(
+        provider=generic_provider, country_code="91", mobile="12", message="Hi"
+    )
     assert not result.ok and "mobile" in result.errors
     assert not Message.objects.exists()

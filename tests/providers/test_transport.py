@@ -11,8 +11,9 @@ from tests.fake_provider import Answer, FakeProvider
 
 
 def post(url: str) -> RenderedRequest:
-    return RenderedRequest(method="POST", url=url, body=b"{}",
-                           headers={"Content-Type": "application/json"})
+    return RenderedRequest(
+        method="POST", url=url, body=b"{}", headers={"Content-Type": "application/json"}
+    )
 
 
 @pytest.fixture
@@ -33,6 +34,7 @@ def send(url: str) -> transport.SendResult:
 def resolving_to(*addresses: str):
     def fake(host, port):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
     return fake
 
 
@@ -41,9 +43,15 @@ def resolving_to(*addresses: str):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://sms.example.com/send", "ftp://sms.example.com/", "https://localhost/send",
-     "https://127.0.0.1/send", "https://10.1.2.3/send", "https://169.254.169.254/latest",
-     "https://[::1]/send"],
+    [
+        "http://sms.example.com/send",
+        "ftp://sms.example.com/",
+        "https://localhost/send",
+        "https://127.0.0.1/send",
+        "https://10.1.2.3/send",
+        "https://169.254.169.254/latest",
+        "https://[::1]/send",
+    ],
 )
 def test_it_refuses_insecure_or_private_endpoints(url):
     assert transport.check_endpoint(url)
@@ -54,12 +62,21 @@ def test_it_accepts_a_public_https_endpoint():
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "10.0.0.7", "192.168.1.20", "172.16.0.1", "169.254.169.254",
-                "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "::ffff:10.0.0.1"],
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.7",
+        "192.168.1.20",
+        "172.16.0.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+    ],
 )
-def test_a_name_that_resolves_to_a_private_address_is_blocked_at_connect_time(
-    monkeypatch, address
-):
+def test_a_name_that_resolves_to_a_private_address_is_blocked_at_connect_time(monkeypatch, address):
     monkeypatch.setattr(transport, "resolve", resolving_to(address))
     result = send("https://provider.example.com/send")
     assert not result.ok
@@ -100,10 +117,15 @@ def test_loopback_is_allowed_when_the_setting_is_on(private_allowed):
 
 @pytest.mark.parametrize(
     ("status", "kind", "transient"),
-    [(401, ErrorKind.AUTH, False), (403, ErrorKind.AUTH, False),
-     (400, ErrorKind.REJECTED, False), (422, ErrorKind.REJECTED, False),
-     (500, ErrorKind.SERVER_ERROR, True), (503, ErrorKind.SERVER_ERROR, True),
-     (429, ErrorKind.RATE_LIMITED, True)],
+    [
+        (401, ErrorKind.AUTH, False),
+        (403, ErrorKind.AUTH, False),
+        (400, ErrorKind.REJECTED, False),
+        (422, ErrorKind.REJECTED, False),
+        (500, ErrorKind.SERVER_ERROR, True),
+        (503, ErrorKind.SERVER_ERROR, True),
+        (429, ErrorKind.RATE_LIMITED, True),
+    ],
 )
 def test_http_failures_are_classified(private_allowed, status, kind, transient):
     with FakeProvider(lambda r: Answer(status=status, body='{"error": "nope"}')) as fake:

@@ -27,7 +27,8 @@ def run_worker() -> None:
 
 def provider_at(url: str) -> Provider:
     return Provider.objects.create(
-        nickname="Loopback", endpoint=url + "/send",
+        nickname="Loopback",
+        endpoint=url + "/send",
         payload={"to": "$$To", "text": "$$Body", "msgid": "$$MessageID"},
     )
 
@@ -35,8 +36,10 @@ def provider_at(url: str) -> Provider:
 def test_the_worker_sends_each_queued_message_once():
     with FakeProvider() as fake:
         provider = provider_at(fake.url)
-        messages = [services.message_create(provider=provider, to=f"+9198765432{i:02d}",
-                                            body=f"hello {i}") for i in range(5)]
+        messages = [
+            services.message_create(provider=provider, to=f"+9198765432{i:02d}", body=f"hello {i}")
+            for i in range(5)
+        ]
         run_worker()
         run_worker()  # a second pass finds nothing more to send
     sent_ids = sorted(request.json()["msgid"] for request in fake.received)
