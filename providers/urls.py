@@ -1,14 +1,22 @@
+"""Dashboard URLs, laid out like CleverTap's Settings > Engage > Channels > SMS."""
+
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.urls import path
 
+from . import views
 
-def _stub(request, pk=None):  # replaced by the dashboard views
-    return HttpResponse("dashboard")
-
+SMS = "settings/engage/channels/sms/"
 
 urlpatterns = [
-    path("", _stub, name="dashboard"),
-    path("settings/engage/channels/sms/providers/<int:pk>/", _stub, name="provider_detail"),
+    path("", views.dashboard, name="dashboard"),
+    path(SMS, views.provider_list, name="provider_list"),
+    path(f"{SMS}providers/new/", views.provider_create, name="provider_create"),
+    path(f"{SMS}providers/<int:pk>/", views.provider_detail, name="provider_detail"),
+    path(f"{SMS}providers/<int:pk>/edit/", views.provider_edit, name="provider_edit"),
+    path(f"{SMS}providers/<int:pk>/delete/", views.provider_delete, name="provider_delete"),
+    path(f"{SMS}providers/<int:pk>/test-sms/", views.provider_test_sms, name="provider_test_sms"),
+    path(f"{SMS}providers/<int:pk>/messages/", views.provider_messages, name="provider_messages"),
+    path(f"{SMS}messages/<uuid:pk>/", views.message_detail, name="message_detail"),
+    path(f"{SMS}messages/<uuid:pk>/status/", views.message_status, name="message_status"),
 ]
