@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from .views import MessageViewSet, ProviderViewSet
@@ -12,4 +13,4 @@ router = SimpleRouter()
 router.register("providers", ProviderViewSet, basename="provider")
 router.register("messages", MessageViewSet, basename="message")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, path("", include("campaigns.api.urls"))]
