@@ -96,7 +96,7 @@ def campaign_timeline(*, campaign: Campaign) -> list[dict[str, Any]]:
     ]
 
 
-def campaign_list_stats(campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
+def campaign_list_stats(campaigns: list[Campaign]) -> dict[int, dict[str, Any]]:
     """Delivered / finished counts for many campaigns in one query (the list page)."""
     refs = [str(c.id) for c in campaigns]
     rows = (
@@ -109,7 +109,7 @@ def campaign_list_stats(campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
         )
         .order_by()
     )
-    return {int(row["campaign_ref"]): row for row in rows}
+    return {int(row["campaign_ref"]): dict(row) for row in rows}
 
 
 EXPORT_FIXED = [

@@ -84,8 +84,9 @@ def upload_create(
 
     Raises CsvError for a file refused as a whole (too large, not a CSV, no phone column).
     """
-    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        raise TransitionNotAllowed("Recipients can only be added before the campaign runs.")
+    if campaign.status != CampaignStatus.DRAFT:
+        # Messages are created at launch: rows added later would never be sent.
+        raise TransitionNotAllowed("Recipients can only be added to a draft campaign.")
     limit = settings.SMSGATEWAY_MAX_UPLOAD_BYTES
     if file.size and file.size > limit:
         raise CsvError(f"The file is {file.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
@@ -104,6 +105,8 @@ def upload_create(
         default_country=country,
         size_bytes=file.size or 0,
     )
+    # A launch that checked the recipients before this upload must not go ahead.
+    Campaign.objects.filter(id=campaign.id).update(updated_at=timezone.now())
     if upload.size_bytes <= settings.SMSGATEWAY_INLINE_IMPORT_BYTES:
         upload_import(upload_id=upload.id)
         upload.refresh_from_db()
@@ -300,6 +303,8 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
     Raises TransitionNotAllowed when it is not a draft, and ValueError with the reasons
     when its settings or a recipient's text would fail.
     """
+    campaign = Campaign.objects.select_related("provider").get(id=campaign.id)
+    checked_version = campaign.updated_at
     if campaign.status != CampaignStatus.DRAFT:
         raise TransitionNotAllowed(
             f"A {campaign.get_status_display().lower()} campaign cannot be launched."
@@ -315,13 +320,19 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
     now = timezone.now()
     scheduled = campaign.scheduled_at is not None and campaign.scheduled_at > now
     with transaction.atomic():
-        changed = Campaign.objects.filter(id=campaign.id, status=CampaignStatus.DRAFT).update(
+        # Only the version that was checked is launched: an edit or upload in between
+        # changed updated_at, and the user is asked to launch again.
+        changed = Campaign.objects.filter(
+            id=campaign.id, status=CampaignStatus.DRAFT, updated_at=checked_version
+        ).update(
             status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.RUNNING,
             launched_at=now,
             updated_at=now,
         )
         if not changed:
-            raise TransitionNotAllowed("The campaign was launched already.")
+            raise TransitionNotAllowed(
+                "The campaign was launched or changed meanwhile; check it and launch again."
+            )
         from .tasks import prepare_campaign
 
         transaction.on_commit(lambda: prepare_campaign.enqueue(campaign.id))
@@ -391,13 +402,13 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def _transition(campaign: Campaign, allowed: set[str], target: str) -> Campaign:
+def _transition(campaign: Campaign, allowed: set[CampaignStatus], target: str) -> Campaign:
     changed = Campaign.objects.filter(id=campaign.id, status__in=allowed).update(
         status=target, updated_at=timezone.now()
     )
     if not changed:
         campaign.refresh_from_db()
-        verb = {CampaignStatus.RUNNING: "resumed"}.get(target, target)
+        verb = "resumed" if target == CampaignStatus.RUNNING else str(target)
         raise TransitionNotAllowed(
             f"A {campaign.get_status_display().lower()} campaign cannot be {verb}."
         )

@@ -154,9 +154,8 @@ class ProviderAdminForm(forms.ModelForm):
             "" if cleaned.get("clear_password") else stored.password
         )
         self._secrets = {"username": username, "password": password, "headers": self._headers}
-        # The same rules as the dashboard and the API. The effective password is known
-        # here (stored or new), so it is checked as on creation.
-        errors = provider_config_errors({**cleaned, **self._secrets}, creating=True)
+        # The same rules as the dashboard and the API, on the effective secrets.
+        errors = provider_config_errors({**cleaned, **self._secrets})
         form_names = {
             "username": "new_username",
             "password": "new_password",

@@ -290,7 +290,7 @@ class ProviderForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        problems = provider_config_errors(self.provider_data(), creating=self.creating)
+        problems = provider_config_errors(self.provider_data())
         for name, messages in problems.items():
             # A field that could not even be parsed already says why.
             if name in self.errors:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +14,28 @@ from django.urls import reverse
 
 from .crypto import EncryptedJSONField, EncryptedTextField
 from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
+
+
+class TemplateJSONField(models.JSONField):
+    """JSON kept exactly as written, key order included.
+
+    On PostgreSQL a plain JSONField is jsonb, which re-orders keys: a marketer's payload
+    template would come back shuffled, and so would the requests built from it.
+    """
+
+    def db_type(self, connection: Any) -> str | None:
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if connection.vendor == "postgresql" and value is not None:
+            # Not through the jsonb adapter: send the text as it is.
+            return json.dumps(value, cls=self.encoder)
+        return super().get_db_prep_value(value, connection, prepared)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            return value  # psycopg already parsed a json column
+        return super().from_db_value(value, expression, connection)
 
 
 def new_callback_token() -> str:
@@ -60,7 +84,7 @@ class Provider(models.Model):
     username = EncryptedTextField(blank=True, default="")
     password = EncryptedTextField(blank=True, default="")
     headers = EncryptedJSONField(blank=True, default=dict)
-    payload = models.JSONField(default=dict)
+    payload = TemplateJSONField(default=dict)
     number_format = models.CharField(
         max_length=8, choices=NumberFormat.choices, default=NumberFormat.DIGITS
     )

@@ -117,7 +117,7 @@ def messages_json(request: HttpRequest) -> JsonResponse | HttpResponseNotAllowed
         logger.warning("sandbox: no message %r, so no DLR will be posted", msgid)
     else:
         code = FAILURE_CODES.get(number, "")
-        delay = float(getattr(settings, "SMSGATEWAY_SANDBOX_DLR_DELAY", 2.0))
+        delay = settings.SMSGATEWAY_SANDBOX_DLR_DELAY
         schedule_dlr(callback_url, msgid, code, delay)
     return JsonResponse(
         {
@@ -136,8 +136,8 @@ def _error(status: int, description: str, **extra: Any) -> JsonResponse:
 
 
 def _credentials_ok(username: str, password: str) -> bool:
-    expected_user = getattr(settings, "SMSGATEWAY_SANDBOX_USERNAME", "sandbox")
-    expected_pass = getattr(settings, "SMSGATEWAY_SANDBOX_PASSWORD", "sandbox-pass")
+    expected_user = settings.SMSGATEWAY_SANDBOX_USERNAME
+    expected_pass = settings.SMSGATEWAY_SANDBOX_PASSWORD
     # Both compared every time, in constant time, like a real provider should.
     user_ok = hmac.compare_digest(username.encode(), str(expected_user).encode())
     pass_ok = hmac.compare_digest(password.encode(), str(expected_pass).encode())

@@ -133,6 +133,12 @@ def new_session(pool_size: int = 10) -> requests.Session:
 _sessions: dict[int, requests.Session] = {}
 
 
+def close_sessions() -> None:
+    """Close every pooled connection of this process (tests, and after a fork)."""
+    while _sessions:
+        _sessions.popitem()[1].close()
+
+
 def session_for(provider_id: int) -> requests.Session:
     session = _sessions.get(provider_id)
     if session is None:

@@ -14,10 +14,11 @@ RESERVED_HEADERS = {"content-length", "host", "transfer-encoding", "connection"}
 DLR_STATUSES = {"delivered", "failed", "submitted", ""}
 
 
-def provider_config_errors(data: dict[str, Any], *, creating: bool) -> dict[str, list[str]]:
+def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     """Field errors for a provider configuration (empty when it may be saved).
 
-    `data` holds the model's field names with Python values (payload parsed).
+    `data` holds the model's field names with Python values (payload parsed) and the
+    effective secrets: on an edit, the stored password where none was typed.
     """
     errors: dict[str, list[str]] = {}
 
@@ -81,14 +82,14 @@ def provider_config_errors(data: dict[str, Any], *, creating: bool) -> dict[str,
     if data.get("auth_type") == "basic":
         if not data.get("username"):
             add("username", "Basic authentication needs a username.")
-        if creating and not data.get("password"):
+        if not data.get("password"):
             add("password", "Basic authentication needs a password.")
 
     uses_credentials = {"Username", "Password"} & set(find_placeholders(payload or {}))
     if uses_credentials and data.get("auth_type") != "basic":
         if "Username" in uses_credentials and not data.get("username"):
             add("username", "The payload uses $$Username: enter the username.")
-        if "Password" in uses_credentials and creating and not data.get("password"):
+        if "Password" in uses_credentials and not data.get("password"):
             add("password", "The payload uses $$Password: enter the password.")
 
     headers = data.get("headers") or {}

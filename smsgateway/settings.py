@@ -27,7 +27,7 @@ SMSGATEWAY_BASE_URL = env.str("SMSGATEWAY_BASE_URL", default="http://127.0.0.1:8
 SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS = env.bool("SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS", default=False)
 # The built-in sandbox provider (a fake Sinch India endpoint) is served only when enabled.
 SMSGATEWAY_SANDBOX_ENABLED = env.bool("SMSGATEWAY_SANDBOX_ENABLED", default=False)
-SMSGATEWAY_SANDBOX_USERNAME = env.str("SMSGATEWAY_SANDBOX_USERNAME", default="sandbox")
+SMSGATEWAY_SANDBOX_USERNAME = env.str("SMSGATEWAY_SANDBOX_USERNAME", default="sandbox-user")
 SMSGATEWAY_SANDBOX_PASSWORD = env.str("SMSGATEWAY_SANDBOX_PASSWORD", default="sandbox-pass")
 # Seconds between the sandbox accepting a message and posting its delivery report.
 SMSGATEWAY_SANDBOX_DLR_DELAY = env.float("SMSGATEWAY_SANDBOX_DLR_DELAY", default=2.0)

@@ -127,9 +127,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         attrs, errors = self._resolve_masks(dict(attrs))
         # Rules apply to the configuration as it will be saved, not to the patch alone.
         config = self._stored_config() | attrs
-        for name, messages in provider_config_errors(
-            config, creating=self.instance is None
-        ).items():
+        for name, messages in provider_config_errors(config).items():
             errors.setdefault(name, []).extend(messages)
         if errors:
             raise serializers.ValidationError(errors)

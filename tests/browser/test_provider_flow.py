@@ -36,9 +36,7 @@ def sandbox(settings, live_server) -> Iterator[str]:
     # The transport keeps a pooled keep-alive connection to the live server, whose
     # thread would hold its database connection open past the test database's
     # teardown (PostgreSQL refuses to drop a database in use).
-    for session in transport._sessions.values():
-        session.close()
-    transport._sessions.clear()
+    transport.close_sessions()
 
 
 def payload_text(**changes: str | None) -> str:

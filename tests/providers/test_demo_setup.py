@@ -55,7 +55,7 @@ def test_a_first_run_creates_the_sandbox_provider_ready_to_use(db):
     provider = Provider.objects.get(nickname=SANDBOX)
     assert provider.kind == "sinch_india"
     assert provider.endpoint == "https://gateway.example.com/sandbox/sinch-india/messages.json"
-    assert (provider.username, provider.password) == ("sandbox", "sandbox-pass")
+    assert (provider.username, provider.password) == ("sandbox-user", "sandbox-pass")
     assert provider.payload["appid"] == "sandbox"
     assert provider.payload["from"] == "SBXDEM"
     assert provider.payload["dpi"] == "1701158123540939524"

@@ -14,7 +14,7 @@ from django.urls import reverse
 from providers import sandbox, services
 from providers.models import Message
 
-CREDENTIALS = {"userId": "sandbox", "pass": "sandbox-pass"}
+CREDENTIALS = {"userId": "sandbox-user", "pass": "sandbox-pass"}
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def test_it_needs_no_csrf_token(db, callbacks):
 @pytest.mark.parametrize(
     "credentials",
     [
-        {"userId": "sandbox", "pass": "wrong"},
+        {"userId": "sandbox-user", "pass": "wrong"},
         {"userId": "someone", "pass": "sandbox-pass"},
     ],
 )

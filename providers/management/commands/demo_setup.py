@@ -105,8 +105,8 @@ class Command(BaseCommand):
                 "number_format": preset["number_format"],
                 "dlr_format": preset["dlr_format"],
                 "batch_enabled": False,
-                "username": getattr(settings, "SMSGATEWAY_SANDBOX_USERNAME", "sandbox"),
-                "password": getattr(settings, "SMSGATEWAY_SANDBOX_PASSWORD", "sandbox-pass"),
+                "username": settings.SMSGATEWAY_SANDBOX_USERNAME,
+                "password": settings.SMSGATEWAY_SANDBOX_PASSWORD,
             },
         )
         self.stdout.write(

@@ -16,6 +16,16 @@ def test_the_schema_describes_every_endpoint(client, db):
         "/api/v1/providers/{id}/test-sms/",
         "/api/v1/messages/",
         "/api/v1/messages/{id}/",
+        "/api/v1/campaigns/",
+        "/api/v1/campaigns/{id}/",
+        "/api/v1/campaigns/{id}/launch/",
+        "/api/v1/campaigns/{id}/pause/",
+        "/api/v1/campaigns/{id}/resume/",
+        "/api/v1/campaigns/{id}/cancel/",
+        "/api/v1/campaigns/{id}/export/",
+        "/api/v1/campaigns/{campaign_id}/uploads/",
+        "/api/v1/campaigns/{campaign_id}/uploads/{id}/",
+        "/api/v1/campaigns/{campaign_id}/uploads/{id}/errors.csv",
     }
 
 
