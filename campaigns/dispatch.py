@@ -33,6 +33,8 @@ MessageStatus = Message.Status
 IST = ZoneInfo("Asia/Kolkata")
 CREATE_CHUNK = 2000
 MESSAGES_PER_TASK = 1000
+# How often a running campaign looks for due retries and for the end of sending.
+CHECK_INTERVAL = timedelta(seconds=5)
 
 
 def campaign_prepare(*, campaign_id: int) -> None:
@@ -215,11 +217,11 @@ def campaign_check_complete(*, campaign_id: int, reschedule: bool = False) -> bo
     """Mark a running campaign completed once none of its messages waits to be sent.
 
     With `reschedule` (the one check task per launch or resume), while messages are
-    pending it checks again after the earliest of them is due.
+    pending it dispatches the retries that are due and checks again later.
     """
-    from .tasks import check_campaign_complete
+    from .tasks import check_campaign_complete, dispatch_chunk
 
-    campaign = Campaign.objects.get(id=campaign_id)
+    campaign = Campaign.objects.select_related("provider").get(id=campaign_id)
     if campaign.status != CampaignStatus.RUNNING:
         return False
     if Recipient.objects.filter(campaign=campaign, message__isnull=True).exists():
@@ -230,9 +232,15 @@ def campaign_check_complete(*, campaign_id: int, reschedule: bool = False) -> bo
     if unfinished.exists():
         if not reschedule:
             return False
-        due = unfinished.aggregate(due=Min("next_attempt_at"))["due"]
+        now = timezone.now()
+        retries = unfinished.filter(status=MessageStatus.QUEUED, next_attempt_at__isnull=False)
+        due = list(retries.filter(next_attempt_at__lte=now).values_list("id", flat=True))
+        size = _task_size(campaign)
+        for start in range(0, len(due), size):
+            dispatch_chunk.enqueue(campaign_id, [str(i) for i in due[start : start + size]])
+        later = retries.filter(next_attempt_at__gt=now).aggregate(at=Min("next_attempt_at"))["at"]
         check_campaign_complete.using(
-            run_after=max(due or timezone.now(), timezone.now()) + timedelta(seconds=5)
+            run_after=min(later or now + CHECK_INTERVAL, now + CHECK_INTERVAL)
         ).enqueue(campaign_id)
         return False
     now = timezone.now()

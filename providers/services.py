@@ -263,7 +263,10 @@ def _record_attempt(
             event.status = Status.QUEUED
             event.code = result.error_kind
             event.description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"
-            _enqueue_send(message.id, run_after=retry_at)
+            # A bulk sender (campaign_ref set) retries its own messages, so that its
+            # pause, throttle and quiet hours also hold for retries.
+            if not message.campaign_ref:
+                _enqueue_send(message.id, run_after=retry_at)
         else:
             base.update(
                 status=Status.FAILED,

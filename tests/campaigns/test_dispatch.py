@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
@@ -182,3 +183,49 @@ def test_the_throttle_spaces_reservations_across_callers():
 def test_the_five_minute_cap_is_the_tighter_rate():
     campaign = Campaign(throttle_per_second=100, throttle_per_5min=600)
     assert dispatch.throttle_rate(campaign) == 2.0
+
+
+def test_campaign_retries_go_through_the_campaign_not_one_task_per_message(settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.SMSGATEWAY_SEND_CONCURRENCY = 1
+    answers = iter([Answer(status=503, body="busy")])
+
+    def responder(request):
+        return next(answers, Answer())
+
+    with FakeProvider(responder) as fake:
+        campaign = make_campaign(make_provider(fake.url, batch_size=10))
+        upload_and_launch(campaign, 20)
+        for _ in range(30):
+            run_worker()
+            if Campaign.objects.get().status == Campaign.Status.COMPLETED:
+                break
+            Message.objects.filter(status="queued").update(next_attempt_at=timezone.now())
+    assert Campaign.objects.get().status == Campaign.Status.COMPLETED
+    assert Counter(Message.objects.values_list("status", flat=True)) == {"submitted": 20}
+    # The 10 messages of the refused batch were sent twice, the others once.
+    sent = Counter(record["to"] for r in fake.received for record in r.json()["msgs"])
+    assert sorted(Counter(sent.values()).items()) == [(1, 10), (2, 10)]
+    assert not DBTaskResult.objects.filter(task_path__endswith="send_message").exists()
+
+
+def test_a_paused_campaign_does_not_retry(settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.SMSGATEWAY_RETRY_BASE_SECONDS = 60
+    settings.SMSGATEWAY_RETRY_MAX_SECONDS = 60
+    with FakeProvider(lambda r: Answer(status=503)) as fake:
+        campaign = make_campaign(make_provider(fake.url, batch_size=10))
+        upload_and_launch(campaign, 10)
+        run_worker()
+        services.campaign_pause(campaign=Campaign.objects.get())
+        Message.objects.update(next_attempt_at=timezone.now())  # the retries are due
+        dispatch.campaign_check_complete(campaign_id=campaign.id, reschedule=True)
+        run_worker()
+        assert len(fake.received) == 1
+        assert set(Message.objects.values_list("status", flat=True)) == {"queued"}
+        assert not DBTaskResult.objects.filter(task_path__endswith="send_message").exists()
+        services.campaign_resume(campaign=Campaign.objects.get())
+        run_worker()
+    assert len(fake.received) == 2
