@@ -146,20 +146,17 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
     # Work in slices so that pause and cancel take effect within a slice.
     slice_size = group_size * (concurrency if rate is None else 1)
     for start in range(0, len(ids), slice_size):
-        if start and not _still_running(campaign_id):
+        batch = ids[start : start + slice_size]
+        if rate is not None:
+            # Wait for the slot before claiming: nothing sits in `sending` meanwhile.
+            _wait_until(throttle_reserve(campaign_id=campaign_id, count=len(batch), rate=rate))
+        if (start or rate is not None) and not _still_running(campaign_id):
             return
-        claimed = provider_services.messages_claim(message_ids=ids[start : start + slice_size])
-        if not claimed:
-            continue
+        claimed = provider_services.messages_claim(message_ids=batch)
         groups = [claimed[i : i + group_size] for i in range(0, len(claimed), group_size)]
-        if rate is None:
-            provider_services.messages_send_groups(
-                provider=provider, groups=groups, concurrency=concurrency
-            )
-            continue
-        for group in groups:
-            _wait_until(throttle_reserve(campaign_id=campaign_id, count=len(group), rate=rate))
-            provider_services.messages_send_claimed(provider=provider, messages=group)
+        provider_services.messages_send_groups(
+            provider=provider, groups=groups, concurrency=concurrency if rate is None else 1
+        )
     campaign_check_complete(campaign_id=campaign_id)
 
 

@@ -290,6 +290,46 @@ def _record_attempt(
     )
 
 
+def messages_requeue_stuck(*, older_than: timedelta | None = None) -> int:
+    """Put messages left in `sending` by a worker that died back in the queue.
+
+    A message is in `sending` only while its request is in flight, which the transport
+    bounds by its timeouts; one still there long after was abandoned. Its request may or
+    may not have reached the provider, so sending it again can duplicate at most the
+    messages that were in flight when the worker died. Returns how many were requeued.
+    """
+    if older_than is None:
+        older_than = stuck_after()
+    now = timezone.now()
+    stuck = Message.objects.filter(status=Status.SENDING, updated_at__lt=now - older_than)
+    requeued = 0
+    for message in stuck.only("id", "campaign_ref").iterator():
+        with transaction.atomic():
+            changed = Message.objects.filter(
+                id=message.id, status=Status.SENDING, updated_at__lt=now - older_than
+            ).update(status=Status.QUEUED, next_attempt_at=now, claim=None, updated_at=now)
+            if not changed:
+                continue
+            requeued += 1
+            MessageEvent.objects.create(
+                message_id=message.id,
+                source=MessageEvent.Source.SYSTEM,
+                status=Status.QUEUED,
+                description="Requeued: the worker sending it stopped before recording a result",
+            )
+            if not message.campaign_ref:
+                _enqueue_send(message.id)
+    if requeued:
+        logger.warning("requeued %s messages stuck in sending", requeued)
+    return requeued
+
+
+def stuck_after() -> timedelta:
+    """How long a message may stay in `sending` before it counts as abandoned."""
+    request = settings.SMSGATEWAY_CONNECT_TIMEOUT + settings.SMSGATEWAY_READ_TIMEOUT
+    return timedelta(seconds=max(120.0, 4 * request))
+
+
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter; a provider's Retry-After is honoured."""
     cap = settings.SMSGATEWAY_RETRY_MAX_SECONDS

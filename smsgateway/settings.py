@@ -67,10 +67,11 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_tasks",
-    "django_tasks_db",
+    # Before django_tasks_db: providers' db_worker wraps the original one.
     "providers",
     "campaigns",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [

@@ -172,6 +172,19 @@ def test_promotional_window_edges(local, opens):
     assert dispatch.promotional_window_opens(datetime(*local, tzinfo=IST)) == expected
 
 
+def test_a_throttled_campaign_never_exceeds_its_rate_at_the_provider():
+    with FakeProvider() as fake:
+        campaign = make_campaign(make_provider(fake.url), throttle_per_second=20)
+        upload_and_launch(campaign, 50)
+        run_worker()
+    times = sorted(request.at for request in fake.received)
+    assert len(times) == 50
+    # In any one-second window, at most 20 requests (plus one at the window's edge).
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 21
+    assert times[-1] - times[0] >= 2.0
+
+
 def test_the_throttle_spaces_reservations_across_callers():
     with FakeProvider() as fake:
         campaign = make_campaign(make_provider(fake.url), throttle_per_second=10)
