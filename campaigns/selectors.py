@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMinute
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
-from providers.error_codes import failure_meaning
 from providers.models import Message
+from providers.selectors import error_meaning
 
 from .models import Campaign, Recipient
 
@@ -52,7 +52,7 @@ def campaign_send_rate(*, campaign: Campaign, seconds: int = 60) -> float:
     """Messages accepted by the provider per second over the last `seconds`."""
     since = timezone.now() - timedelta(seconds=seconds)
     count = campaign_messages(campaign).filter(submitted_at__gte=since).count()
-    return round(count / seconds, 1)
+    return count / seconds
 
 
 def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
@@ -66,11 +66,29 @@ def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
     return [
         {
             "code": row["error_code"] or "-",
-            "meaning": failure_meaning(row["error_code"]),
+            "meaning": _failure_meaning(row["error_code"]),
             "count": row["count"],
         }
         for row in rows
     ]
+
+
+def _failure_meaning(code: str) -> str:
+    if code == "cancelled":
+        return "Campaign cancelled before this message was sent"
+    return error_meaning(code)
+
+
+def recipients_count() -> Coalesce:
+    """Recipients of the outer campaign, as a subquery run only for the rows fetched."""
+    counts = (
+        Recipient.objects.filter(campaign=OuterRef("pk"))
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
 def campaign_timeline(*, campaign: Campaign) -> list[dict[str, Any]]:

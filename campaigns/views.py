@@ -14,8 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,7 +22,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from providers.models import Provider
-from providers.selectors import error_meaning
 
 from . import dlt, selectors, services
 from .api.downloads import csv_response, upload_errors_response
@@ -50,24 +48,12 @@ SEGMENTS = (
 # ---------------------------------------------------------------- list
 
 
-def _recipients_count() -> Coalesce:
-    """Recipients of the outer campaign, as a subquery run only for the rows fetched."""
-    counts = (
-        Recipient.objects.filter(campaign=OuterRef("pk"))
-        .order_by()
-        .values("campaign")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
 @login_required
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = (
         Campaign.objects.select_related("provider")
-        .annotate(recipients_count=_recipients_count())
+        .annotate(recipients_count=selectors.recipients_count())
         .order_by("-created_at", "-id")
     )
     page = Paginator(campaigns, CAMPAIGNS_PER_PAGE).get_page(request.GET.get("page"))
@@ -455,18 +441,8 @@ def _progress(campaign: Campaign) -> dict[str, Any]:
         "segments": _segments(stats),
         "send_rate": selectors.campaign_send_rate(campaign=campaign),
         "timeline": selectors.campaign_timeline(campaign=campaign),
-        "failures": [
-            {**row, "meaning": row["meaning"] or _failure_meaning(row["code"])}
-            for row in selectors.campaign_failures_by_code(campaign=campaign)
-        ],
+        "failures": selectors.campaign_failures_by_code(campaign=campaign),
     }
-
-
-def _failure_meaning(code: str) -> str:
-    """What a code outside CleverTap's 900-920 means: our own send failures."""
-    if code == "cancelled":
-        return "Campaign cancelled before this message was sent"
-    return error_meaning(code)
 
 
 def _segments(stats: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -31,9 +30,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from campaigns import services
+from campaigns import selectors, services
 from campaigns.csv_reader import CsvError
-from campaigns.models import Campaign, Recipient, Upload, UploadError
+from campaigns.models import Campaign, Upload, UploadError
 from campaigns.selectors import campaign_export_rows, campaign_list_stats
 from providers.api.serializers import DetailErrorSerializer
 from providers.api.views import Conflict
@@ -66,18 +65,6 @@ def _require_draft(campaign: Campaign, doing: str) -> None:
         )
 
 
-def _recipients_count() -> Coalesce:
-    """Recipients of the outer campaign, as a subquery run only for the rows fetched."""
-    counts = (
-        Recipient.objects.filter(campaign=OuterRef("pk"))
-        .order_by()
-        .values("campaign")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
 @extend_schema(tags=["campaigns"])
 @extend_schema_view(
     create=extend_schema(responses={201: CampaignSerializer, 400: FIELD_ERRORS}),
@@ -107,7 +94,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Campaign]:
         queryset = super().get_queryset()
         if self.action == "list":
-            return queryset.annotate(recipients_count=_recipients_count())
+            return queryset.annotate(recipients_count=selectors.recipients_count())
         return queryset
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -6,6 +6,11 @@
 (function () {
   "use strict";
 
+  // Messages per second: two decimals while slow, whole numbers once fast.
+  function formatRate(rate) {
+    return rate >= 10 ? String(Math.round(rate)) : String(Number(rate.toFixed(2)));
+  }
+
   const page = document.querySelector("[data-campaign-page]");
   if (!page) return;
   const { el, csrfToken, refreshLive } = window.smsgateway;
@@ -261,7 +266,7 @@
         node.textContent = String(stats[node.dataset.stat]);
       }
       page.querySelector("[data-progress-done]").textContent = String(stats.delivered + stats.failed);
-      page.querySelector("[data-send-rate]").textContent = String(data.send_rate);
+      page.querySelector("[data-send-rate]").textContent = formatRate(data.send_rate);
       page.querySelector("[data-delivery-rate]").textContent =
         stats.delivery_rate === null ? "—" : stats.delivery_rate.toFixed(1) + "%";
       for (const segment of data.segments) {

@@ -690,7 +690,7 @@ def test_the_progress_counts_every_outcome(client, ready):
     ]
     assert sum(row["delivered"] for row in data["timeline"]) == 2
     assert len(data["timeline"]) == 2
-    assert data["send_rate"] == round(5 / 60, 1)
+    assert data["send_rate"] == pytest.approx(5 / 60)
 
 
 def test_a_finished_campaign_is_followed_only_while_reports_are_due(client, ready):
