@@ -26,7 +26,7 @@ PASSWORD = "s3cret-pass!"  # the `user` fixture's
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        pytest.fail(f"no Chromium at {CHROMIUM}: `python3 dev.py test` installs it")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -35,14 +35,23 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, live_server, transactional_db) -> Iterator[Page]:
-    """A fresh browser tab on the live server; a script error on any page fails the test."""
+    """A fresh browser tab on the live server.
+
+    A script error, or anything the Content-Security-Policy blocks, fails the test.
+    """
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield tab
     context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations: {errors}"
 
 
 @pytest.fixture
