@@ -23,10 +23,11 @@ class DecryptionError(Exception):
 
 
 def _fernet() -> MultiFernet:
-    keys = list(settings.SMSGATEWAY_ENCRYPTION_KEYS)
-    if not keys:
-        digest = hashlib.sha256(("smsgateway-secrets:" + settings.SECRET_KEY).encode()).digest()
-        keys = [base64.urlsafe_b64encode(digest).decode()]
+    # The key derived from SECRET_KEY encrypts when no keys are configured, and always
+    # decrypts last: an installation that starts without keys can move to its own with
+    # rotate_keys.
+    digest = hashlib.sha256(("smsgateway-secrets:" + settings.SECRET_KEY).encode()).digest()
+    keys = [*settings.SMSGATEWAY_ENCRYPTION_KEYS, base64.urlsafe_b64encode(digest).decode()]
     return MultiFernet([Fernet(key.encode() if isinstance(key, str) else key) for key in keys])
 
 
@@ -45,7 +46,12 @@ def decrypt(stored: str) -> str:
 
 def rotate(stored: str) -> str:
     """Re-encrypt a stored value with the first (newest) key."""
-    return PREFIX + _fernet().rotate(stored[len(PREFIX) :].encode()).decode()
+    if not stored.startswith(PREFIX):
+        raise DecryptionError("stored value is not encrypted")
+    try:
+        return PREFIX + _fernet().rotate(stored[len(PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise DecryptionError("secret cannot be decrypted with the configured keys") from exc
 
 
 class EncryptedTextField(models.TextField):

@@ -326,6 +326,8 @@ def messages_requeue_stuck(*, older_than: timedelta | None = None) -> int:
 
 def stuck_after() -> timedelta:
     """How long a message may stay in `sending` before it counts as abandoned."""
+    if settings.SMSGATEWAY_STUCK_AFTER_SECONDS:
+        return timedelta(seconds=settings.SMSGATEWAY_STUCK_AFTER_SECONDS)
     request = settings.SMSGATEWAY_CONNECT_TIMEOUT + settings.SMSGATEWAY_READ_TIMEOUT
     return timedelta(seconds=max(120.0, 4 * request))
 

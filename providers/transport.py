@@ -142,7 +142,7 @@ def close_sessions() -> None:
 def session_for(provider_id: int) -> requests.Session:
     session = _sessions.get(provider_id)
     if session is None:
-        session = _sessions[provider_id] = new_session()
+        session = _sessions[provider_id] = new_session(settings.SMSGATEWAY_SEND_CONCURRENCY)
     return session
 
 

@@ -5,6 +5,8 @@ Every setting the operator may change is read here and only here.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -38,6 +40,11 @@ SMSGATEWAY_ENCRYPTION_KEYS = env.list("SMSGATEWAY_ENCRYPTION_KEYS", default=[])
 # Outbound HTTP timeouts in seconds (connect, read).
 SMSGATEWAY_CONNECT_TIMEOUT = env.float("SMSGATEWAY_CONNECT_TIMEOUT", default=5.0)
 SMSGATEWAY_READ_TIMEOUT = env.float("SMSGATEWAY_READ_TIMEOUT", default=15.0)
+# A message in `sending` longer than this was abandoned by a worker that died and is
+# requeued (default: four times connect + read timeout, at least two minutes); each
+# worker looks for such messages every SMSGATEWAY_HOUSEKEEPING_SECONDS.
+SMSGATEWAY_STUCK_AFTER_SECONDS = env.float("SMSGATEWAY_STUCK_AFTER_SECONDS", default=0) or None
+SMSGATEWAY_HOUSEKEEPING_SECONDS = env.float("SMSGATEWAY_HOUSEKEEPING_SECONDS", default=60.0)
 # How many times a transient send failure is retried before the message fails.
 SMSGATEWAY_MAX_SEND_ATTEMPTS = env.int("SMSGATEWAY_MAX_SEND_ATTEMPTS", default=5)
 # Backoff for retries: base and cap, in seconds (full jitter between 0 and the capped value).
@@ -158,7 +165,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests use a file too, not SQLite's in-memory database: its connections fail at once
     # on a lock instead of waiting, unlike the product's (workers and web in parallel).
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # One file per test run, so that two runs in one checkout never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"smsgateway-test-{os.getpid()}.sqlite3")
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -24,8 +24,16 @@ def test_secrets_are_encrypted_at_rest(sinch_provider, generic_provider):
 
 def test_a_wrong_key_raises_instead_of_returning_ciphertext(sinch_provider, settings):
     settings.SMSGATEWAY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    sinch_provider.save()
+    settings.SMSGATEWAY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(DecryptionError):
         Provider.objects.get(id=sinch_provider.id)
+
+
+def test_secrets_stored_before_keys_were_configured_still_decrypt(sinch_provider, settings):
+    # Encrypted with the key derived from SECRET_KEY; rotate_keys can then move them.
+    settings.SMSGATEWAY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert Provider.objects.get(id=sinch_provider.id).password == "sinch-pass-Xy9"
 
 
 def test_an_old_key_still_decrypts_after_a_new_one_is_put_in_front(sinch_provider, settings):

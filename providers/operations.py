@@ -1,0 +1,356 @@
+"""Operators' housekeeping: key rotation, callback tokens, configuration export and
+import, and pruning old message history. The management commands of the same names
+are thin wrappers around these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from . import crypto, services
+from .models import DeliveryReport, Message, MessageEvent, Provider
+from .rendering import MASK
+from .validation import provider_config_errors
+
+# Columns stored encrypted by providers.crypto.
+SECRET_FIELDS = ("username", "password", "headers")
+CREDENTIAL_FIELDS = ("username", "password")
+# Everything an export holds and an import accepts, in the order the file shows it.
+EXPORT_FIELDS = (
+    "nickname",
+    "kind",
+    "request_type",
+    "endpoint",
+    "content_type",
+    "auth_type",
+    "username",
+    "password",
+    "headers",
+    "payload",
+    "number_format",
+    "batch_enabled",
+    "batch_key",
+    "batch_size",
+    "dlr_format",
+    "dlr_mapping",
+)
+CONFIG_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in CREDENTIAL_FIELDS)
+
+
+# ---------------------------------------------------------------- encryption keys
+
+
+@dataclass
+class KeyRotation:
+    """What `provider_secrets_rotate` did: rows re-encrypted, and rows it could not read."""
+
+    rotated: int = 0
+    # Provider id -> why its secrets were left as they were.
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def provider_secrets_rotate() -> KeyRotation:
+    """Re-encrypt every provider's stored secrets with the first configured key.
+
+    Works on the stored ciphertext, never on plaintext: each value is decrypted by
+    whichever configured key can and encrypted again with the first one, in a
+    transaction per provider. A provider whose secrets no configured key decrypts is
+    left unchanged and reported; the others are still rotated.
+    """
+    result = KeyRotation()
+    for provider_id in list(Provider.objects.order_by("id").values_list("id", flat=True)):
+        try:
+            with transaction.atomic():
+                _provider_secrets_rotate(provider_id)
+        except crypto.DecryptionError as exc:
+            result.failures[provider_id] = str(exc)
+        else:
+            result.rotated += 1
+    return result
+
+
+def _provider_secrets_rotate(provider_id: int) -> None:
+    # Cast to a plain text column so the encrypted fields' converters (which decrypt)
+    # stay out of the way, and write back through Value() so they do not encrypt again.
+    raw = {f"raw_{name}": Cast(name, output_field=models.TextField()) for name in SECRET_FIELDS}
+    stored = (
+        Provider.objects.select_for_update()
+        .filter(id=provider_id)
+        .annotate(**raw)
+        .values(*raw)
+        .first()
+    )
+    if stored is None:
+        return  # deleted since the list was read
+    changes = {
+        name: Value(crypto.rotate(value), output_field=models.TextField())
+        for name in SECRET_FIELDS
+        if (value := stored[f"raw_{name}"])
+    }
+    if changes:
+        Provider.objects.filter(id=provider_id).update(**changes)
+
+
+# ---------------------------------------------------------------- callback tokens
+
+
+class UnknownProviders(LookupError):
+    """Some of the provider ids asked for do not exist."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = sorted(ids)
+        super().__init__("No provider with id " + ", ".join(str(i) for i in self.ids) + ".")
+
+
+def providers_rotate_callback_tokens(
+    *, provider_ids: Sequence[int] | None = None
+) -> list[Provider]:
+    """Give each provider (all of them when `provider_ids` is None) a new callback token.
+
+    The old callback URLs stop working at once. All or nothing: an unknown id raises
+    `UnknownProviders` before any token changes.
+    """
+    with transaction.atomic():
+        providers = Provider.objects.select_for_update().order_by("id")
+        if provider_ids is not None:
+            providers = providers.filter(id__in=provider_ids)
+        found = list(providers)
+        missing = set(provider_ids or ()) - {provider.id for provider in found}
+        if missing:
+            raise UnknownProviders(list(missing))
+        for provider in found:
+            services.provider_rotate_token(provider=provider)
+    return found
+
+
+# ---------------------------------------------------------------- export and import
+
+
+def providers_export(*, include_secrets: bool = False) -> list[dict[str, Any]]:
+    """Every provider's configuration as JSON-ready dicts, ordered by nickname.
+
+    Without `include_secrets`, username and password are left out and each header
+    value is the mask; callback tokens are never exported.
+    """
+    records = []
+    for provider in Provider.objects.order_by("nickname"):
+        record = {name: getattr(provider, name) for name in EXPORT_FIELDS}
+        if not include_secrets:
+            for name in CREDENTIAL_FIELDS:
+                del record[name]
+            record["headers"] = {name: MASK for name in provider.headers or {}}
+        records.append(record)
+    return records
+
+
+class ProviderImportError(Exception):
+    """The import was rejected and nothing was changed; `errors` says why, per provider."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{label}: {' '.join(texts)}" for label, texts in errors.items())
+        )
+
+
+@dataclass
+class ProviderChange:
+    """What an import does (or, in a dry run, would do) to one provider."""
+
+    nickname: str
+    action: str  # "create", "update" or "unchanged"
+    # Names of the fields an update changes (secrets by name only).
+    fields: list[str] = field(default_factory=list)
+
+
+def providers_import(*, records: Any, dry_run: bool = False) -> list[ProviderChange]:
+    """Create or update providers (matched by nickname) from exported records.
+
+    All or nothing: every record is checked first (field types and choices, then
+    `provider_config_errors`), and if any is invalid `ProviderImportError` is raised
+    with the errors per nickname and nothing is saved. A username, password or header
+    value that is the mask, or a username or password left out, keeps what is stored.
+    Callback tokens are never imported: a new provider gets a new one, an existing one
+    keeps its own. With `dry_run`, reports the changes without saving them.
+    """
+    if not isinstance(records, list):
+        raise ProviderImportError({"file": ["Expected a JSON list of provider objects."]})
+    errors: dict[str, list[str]] = {}
+    changes: list[ProviderChange] = []
+    to_save: list[Provider] = []
+    with transaction.atomic():
+        nicknames = [r.get("nickname") for r in records if isinstance(r, dict)]
+        existing = {
+            provider.nickname: provider
+            for provider in Provider.objects.select_for_update().filter(
+                nickname__in=[n for n in nicknames if isinstance(n, str)]
+            )
+        }
+        seen: set[str] = set()
+        for position, record in enumerate(records, start=1):
+            label, problems, provider, change = _import_one(record, position, existing, seen)
+            if problems:
+                errors.setdefault(label, []).extend(problems)
+            elif provider is not None and change is not None:
+                changes.append(change)
+                if change.action != "unchanged":
+                    to_save.append(provider)
+        if errors:
+            raise ProviderImportError(errors)
+        if not dry_run:
+            for provider in to_save:
+                provider.save()
+    return changes
+
+
+def _import_one(
+    record: Any, position: int, existing: dict[str, Provider], seen: set[str]
+) -> tuple[str, list[str], Provider | None, ProviderChange | None]:
+    label = f"record {position}"
+    if not isinstance(record, dict):
+        return label, ["Expected a JSON object."], None, None
+    nickname = record.get("nickname")
+    if not isinstance(nickname, str) or not nickname.strip():
+        return label, ["nickname: Enter a nickname."], None, None
+    label = nickname
+    if nickname in seen:
+        return label, ["This nickname appears more than once in the file."], None, None
+    seen.add(nickname)
+    unknown = sorted(set(record) - set(EXPORT_FIELDS))
+    if unknown:
+        return label, [f"Unknown field(s): {', '.join(unknown)}."], None, None
+
+    provider = existing.get(nickname) or Provider(nickname=nickname)
+    before = _snapshot(provider) if provider.pk else None
+    problems: list[str] = []
+    for name in EXPORT_FIELDS:
+        if name not in record:
+            continue
+        value = record[name]
+        if value is None:
+            problems.append(f"{name}: may not be null.")
+        elif name in CREDENTIAL_FIELDS:
+            if not isinstance(value, str):
+                problems.append(f"{name}: must be text.")
+            elif value != MASK:
+                setattr(provider, name, value)
+        elif name == "headers":
+            headers, header_problems = _imported_headers(value, stored=provider.headers or {})
+            problems.extend(header_problems)
+            provider.headers = headers
+        elif name == "dlr_mapping" and not isinstance(value, dict):
+            problems.append("dlr_mapping: must be a JSON object.")
+        else:
+            setattr(provider, name, value)
+    if problems:
+        return label, problems, None, None
+    try:
+        provider.full_clean()
+    except ValidationError as exc:
+        return label, _error_lines(exc.message_dict), None, None
+    config_errors = provider_config_errors(
+        {name: getattr(provider, name) for name in EXPORT_FIELDS}
+    )
+    if config_errors:
+        return label, _error_lines(config_errors), None, None
+
+    if before is None:
+        return label, [], provider, ProviderChange(nickname, "create")
+    after = _snapshot(provider)
+    changed = [name for name in EXPORT_FIELDS if before[name] != after[name]]
+    return (
+        label,
+        [],
+        provider,
+        ProviderChange(nickname, "update" if changed else "unchanged", changed),
+    )
+
+
+def _imported_headers(value: Any, *, stored: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return {}, ["headers: must be a JSON object of header names and text values."]
+    headers: dict[str, str] = {}
+    problems = []
+    for name, text in value.items():
+        if text == MASK:
+            if name not in stored:
+                problems.append(
+                    f'headers: the value of {name} is "{MASK}", which keeps a stored value, '
+                    "but none is stored: give the value (or export with --include-secrets)."
+                )
+                continue
+            text = stored[name]
+        headers[name] = text
+    return headers, problems
+
+
+def _snapshot(provider: Provider) -> dict[str, str]:
+    # Serialised, so a re-ordered payload (whose key order is kept) counts as a change.
+    return {name: json.dumps(getattr(provider, name)) for name in EXPORT_FIELDS}
+
+
+def _error_lines(errors: dict[str, list[str]]) -> list[str]:
+    return [
+        f"{name}: {text}" if name != "__all__" else text
+        for name, texts in errors.items()
+        for text in texts
+    ]
+
+
+# ---------------------------------------------------------------- pruning history
+
+
+@dataclass
+class PruneResult:
+    """How many rows `message_history_prune` deleted (or, in a dry run, would delete)."""
+
+    events: int
+    reports: int
+
+
+def message_history_prune(
+    *, older_than: timedelta, dry_run: bool = False, batch_size: int = 1000
+) -> PruneResult:
+    """Delete old events and delivery reports of messages that are final.
+
+    A row goes when it is older than `older_than` and its message has been delivered
+    or failed for at least that long, so a message's history is removed whole rather
+    than cut in the middle. Messages themselves, the history of unfinished messages and
+    reports that matched no message are kept. Deletes in batches of `batch_size`, each
+    its own transaction, so a large prune never holds long locks.
+    """
+    cutoff = timezone.now() - older_than
+    finished = Q(message__status__in=Message.TERMINAL) & (
+        Q(message__completed_at__lt=cutoff)
+        | Q(message__completed_at__isnull=True, message__updated_at__lt=cutoff)
+    )
+    events = MessageEvent.objects.filter(finished, created_at__lt=cutoff)
+    reports = DeliveryReport.objects.filter(finished, received_at__lt=cutoff)
+    if dry_run:
+        return PruneResult(events=events.count(), reports=reports.count())
+    return PruneResult(
+        events=_delete_in_batches(events, batch_size),
+        reports=_delete_in_batches(reports, batch_size),
+    )
+
+
+def _delete_in_batches(rows: QuerySet[Any], batch_size: int) -> int:
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(rows.values_list("id", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            # The conditions again: a message retried since the ids were read keeps its history.
+            count, _ = rows.filter(id__in=ids).delete()
+        deleted += count
