@@ -265,3 +265,24 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.phone
+
+
+class WorkerHeartbeat(models.Model):
+    """A `db_worker` process, as last seen by its own housekeeping thread.
+
+    Written once when the worker starts and then every housekeeping round, so a worker
+    that died stops being seen; /healthz and /metrics count the ones seen recently.
+    """
+
+    # django-tasks-db's --worker-id: at most 64 characters, unique across the pool.
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.hostname} (pid {self.pid})"

@@ -287,6 +287,7 @@ def _record_attempt(
         attempts,
         event.status,
         result.http_status or result.error_kind,
+        extra={"message_id": str(message.id), "attempt": attempts, "status": event.status},
     )
 
 

@@ -45,6 +45,11 @@ SMSGATEWAY_READ_TIMEOUT = env.float("SMSGATEWAY_READ_TIMEOUT", default=15.0)
 # worker looks for such messages every SMSGATEWAY_HOUSEKEEPING_SECONDS.
 SMSGATEWAY_STUCK_AFTER_SECONDS = env.float("SMSGATEWAY_STUCK_AFTER_SECONDS", default=0) or None
 SMSGATEWAY_HOUSEKEEPING_SECONDS = env.float("SMSGATEWAY_HOUSEKEEPING_SECONDS", default=60.0)
+# /healthz and /metrics: a db_worker not seen for this long counts as gone (its running
+# tasks are then run again). Workers beat every SMSGATEWAY_HOUSEKEEPING_SECONDS.
+SMSGATEWAY_WORKER_STALE_SECONDS = env.float("SMSGATEWAY_WORKER_STALE_SECONDS", default=180.0)
+# Bearer token with which Prometheus may read /metrics; empty: staff sessions only.
+SMSGATEWAY_METRICS_TOKEN = env.str("SMSGATEWAY_METRICS_TOKEN", default="")
 # How many times a transient send failure is retried before the message fails.
 SMSGATEWAY_MAX_SEND_ATTEMPTS = env.int("SMSGATEWAY_MAX_SEND_ATTEMPTS", default=5)
 # Backoff for retries: base and cap, in seconds (full jitter between 0 and the capped value).
@@ -231,10 +236,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Log lines as plain text (default) or one JSON object per line (LOG_FORMAT=json).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "smsgateway.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from providers import sandbox
+from providers import health, metrics, sandbox
 from providers.dlr.views import dlr_callback
 
 urlpatterns = [
@@ -15,8 +15,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("dlr/<str:token>/", dlr_callback, name="dlr_callback"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("providers.api.urls")),
     # Answers 404 unless SMSGATEWAY_SANDBOX_ENABLED is on.
     path("sandbox/sinch-india/messages.json", sandbox.messages_json, name="sandbox_send"),

@@ -1,46 +1,99 @@
 """`db_worker` with the delivery layer's housekeeping built in.
 
 The same command and options as django-tasks-db's worker; in addition, each worker
-process requeues messages abandoned in `sending` by a worker that died, every minute,
+process runs a housekeeping thread that, every SMSGATEWAY_HOUSEKEEPING_SECONDS (a
+minute by default),
+
+- records the worker's heartbeat (also once at start, and forgets it on a clean stop),
+  so /healthz and /metrics can tell whether any worker is alive, and deletes heartbeats
+  not renewed for an hour;
+- requeues tasks and messages abandoned by a worker that died (tasks left RUNNING,
+  messages left in `sending`),
+
 so recovery needs no cron job and no one to remember it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
-from providers import services
+from providers import health, services
 
 logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 60.0
+# How long a stopping worker waits for a housekeeping round in progress to finish.
+HOUSEKEEPING_STOP_TIMEOUT = 5.0
 
 
-def housekeeping(stop: threading.Event, interval: float = HOUSEKEEPING_INTERVAL) -> None:
+def housekeeping(
+    stop: threading.Event, interval: float = HOUSEKEEPING_INTERVAL, *, worker_id: str = ""
+) -> None:
+    """Beat at once, then run a housekeeping round every `interval` until `stop` is set."""
+    worker_id = worker_id or get_random_string(32)
+    started_at = timezone.now()
+
+    def beat() -> None:
+        health.worker_heartbeat_record(worker_id=worker_id, started_at=started_at)
+
+    _run([beat])
     while not stop.wait(interval):
+        _run(
+            [
+                beat,
+                health.worker_heartbeats_prune,
+                health.tasks_requeue_orphaned,
+                services.messages_requeue_stuck,
+            ]
+        )
+    _run([lambda: health.worker_heartbeat_delete(worker_id=worker_id)])
+
+
+def _run(steps: list[Callable[[], object]]) -> None:
+    for step in steps:
         try:
-            close_old_connections()
-            services.messages_requeue_stuck()
+            step()
         except Exception:
-            # Housekeeping must never stop the worker; the next round tries again.
+            # Housekeeping must never stop the worker, and one failing step must not
+            # keep the others from running; the next round tries again.
             logger.exception("housekeeping failed")
         finally:
+            # A fresh connection each time: this thread sleeps far longer than any
+            # connection should be kept idle.
             connection.close()
 
 
 class Command(DbWorkerCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
-        if not options.get("batch"):
-            threading.Thread(
-                target=housekeeping, args=(stop,), daemon=True, name="smsgateway-housekeeping"
-            ).start()
+        thread = None
+        # Under --reload this process only watches the files and restarts a child
+        # process, which runs the tasks and its own housekeeping.
+        watcher = options.get("reload") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
+        if not options.get("batch") and not watcher:
+            interval = settings.SMSGATEWAY_HOUSEKEEPING_SECONDS
+            thread = threading.Thread(
+                target=housekeeping,
+                args=(stop, interval),
+                kwargs={"worker_id": options.get("worker_id", "")},
+                daemon=True,
+                name="smsgateway-housekeeping",
+            )
+            thread.start()
         try:
             super().handle(*args, **options)
         finally:
             stop.set()
+            if thread is not None:
+                thread.join(HOUSEKEEPING_STOP_TIMEOUT)
