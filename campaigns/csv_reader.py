@@ -132,15 +132,14 @@ def _rows(text: io.TextIOWrapper, layout: CsvLayout) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
+            # The file itself is broken: after an open quote, or inside a field of
+            # megabytes, no later row can be trusted. Refuse it with the place to fix.
             message = str(exc)
             if "field larger than field limit" in message:
                 message = f"a field is longer than {MAX_FIELD_CHARS:,} characters"
             elif "end of data" in message or "EOF" in message or "quote" in message:
-                message = "an unmatched quote"
-            yield Row(number=number, phone="", fields={}, error=f"Cannot read this row: {message}.")
-            if "unmatched quote" in message:
-                return  # everything after an open quote would be swallowed into one field
-            continue
+                message = "a quote opens here and is never closed"
+            raise CsvError(f"Row {number}: {message}. Fix the file and upload it again.") from exc
         if not any(value.strip() for value in values):
             continue  # blank lines are not rows
         if len(values) != len(layout.columns):

@@ -110,6 +110,11 @@ def upload_create(
     if upload.size_bytes <= settings.SMSGATEWAY_INLINE_IMPORT_BYTES:
         upload_import(upload_id=upload.id)
         upload.refresh_from_db()
+        if upload.status == Upload.Status.FAILED:
+            # Refused while the user waits: answer like any other bad file, keep nothing.
+            upload.file.delete(save=False)
+            upload.delete()
+            raise CsvError(upload.error)
     else:
         from .tasks import import_upload
 
@@ -127,9 +132,18 @@ def upload_import(*, upload_id: int) -> None:
         with upload.file.open("rb") as stream:
             _import_rows(upload, stream)
     except CsvError as exc:
-        Upload.objects.filter(id=upload.id).update(
-            status=Upload.Status.FAILED, error=str(exc), finished_at=timezone.now()
-        )
+        # Refused as a whole: the rows read before the fault are not kept either.
+        with transaction.atomic():
+            Recipient.objects.filter(upload=upload).delete()
+            UploadError.objects.filter(upload=upload).delete()
+            Upload.objects.filter(id=upload.id).update(
+                status=Upload.Status.FAILED,
+                error=str(exc),
+                finished_at=timezone.now(),
+                rows_total=0,
+                rows_accepted=0,
+                rows_rejected=0,
+            )
         return
     Upload.objects.filter(id=upload.id).update(
         status=Upload.Status.DONE, finished_at=timezone.now(), bytes_read=upload.size_bytes

@@ -129,3 +129,14 @@ def test_sender_id_rules_apply_to_indian_campaigns(generic_provider):
     assert "6 digits" in services.campaign_errors(campaign)["sender_id"][0]
     campaign.kind = "transactional"
     assert "sender_id" not in services.campaign_errors(campaign)
+
+
+def test_a_background_import_that_finds_a_broken_row_keeps_nothing(campaign, settings):
+    settings.SMSGATEWAY_INLINE_IMPORT_BYTES = 5
+    data = "phone\n" + "".join(f"98765{i:05d}\n" for i in range(3000)) + '"open\n9876500001\n'
+    upload = services.upload_create(campaign=campaign, file=csv_file(data))
+    services.upload_import(upload_id=upload.id)
+    upload.refresh_from_db()
+    assert upload.status == "failed"
+    assert "Row 3002: a quote opens here" in upload.error
+    assert (upload.rows_accepted, upload.recipients.count()) == (0, 0)

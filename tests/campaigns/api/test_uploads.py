@@ -276,3 +276,28 @@ def test_a_long_file_name_is_kept_for_display(api, draft):
 
     assert response.status_code == 201, response.json()
     assert response.json()["name"] == name
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            b'phone,name\n9876543210,Asha\n9876543211,"open\n9876543212,B\n',
+            "Row 3: a quote opens here and is never closed",
+        ),
+        (
+            b"phone,note\n9876543210," + b"x" * 1_000_000 + b"\n",
+            "Row 2: a field is longer than 10,000 characters",
+        ),
+    ],
+    ids=["unmatched-quote", "1-mb-field"],
+)
+def test_a_broken_file_is_refused_as_a_whole(api, draft, content, reason):
+    file = SimpleUploadedFile("list.csv", content, content_type="text/csv")
+
+    response = api.post(uploads_url(draft), {"file": file}, format="multipart")
+
+    assert response.status_code == 400
+    assert reason in response.json()["file"][0]
+    assert not Upload.objects.exists()
+    assert not draft.recipients.exists()
