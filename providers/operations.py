@@ -20,30 +20,13 @@ from django.utils import timezone
 from . import crypto, services
 from .models import DeliveryReport, Message, MessageEvent, Provider
 from .rendering import MASK
-from .validation import provider_config_errors
+from .validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
 
 # Columns stored encrypted by providers.crypto.
 SECRET_FIELDS = ("username", "password", "headers")
 CREDENTIAL_FIELDS = ("username", "password")
 # Everything an export holds and an import accepts, in the order the file shows it.
-EXPORT_FIELDS = (
-    "nickname",
-    "kind",
-    "request_type",
-    "endpoint",
-    "content_type",
-    "auth_type",
-    "username",
-    "password",
-    "headers",
-    "payload",
-    "number_format",
-    "batch_enabled",
-    "batch_key",
-    "batch_size",
-    "dlr_format",
-    "dlr_mapping",
-)
+EXPORT_FIELDS = PROVIDER_CONFIG_FIELDS
 CONFIG_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in CREDENTIAL_FIELDS)
 
 

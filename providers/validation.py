@@ -12,6 +12,26 @@ HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Set by the transport itself; a template must not override them.
 RESERVED_HEADERS = {"content-length", "host", "transfer-encoding", "connection"}
 DLR_STATUSES = {"delivered", "failed", "submitted", ""}
+# Every writable field of a provider's configuration, in the order a person reads them:
+# what the API writes, an export holds, and provider_config_errors checks.
+PROVIDER_CONFIG_FIELDS = (
+    "nickname",
+    "kind",
+    "request_type",
+    "endpoint",
+    "content_type",
+    "auth_type",
+    "username",
+    "password",
+    "headers",
+    "payload",
+    "number_format",
+    "batch_enabled",
+    "batch_key",
+    "batch_size",
+    "dlr_format",
+    "dlr_mapping",
+)
 
 
 def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:

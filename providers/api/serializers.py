@@ -16,30 +16,13 @@ from rest_framework.validators import UniqueValidator
 
 from providers.models import Message, MessageEvent, Provider
 from providers.rendering import MASK
-from providers.validation import provider_config_errors
+from providers.validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
 
 NICKNAME_TAKEN = "A provider with this nickname already exists."
 NO_STORED_VALUE = f'"{MASK}" keeps the stored value, but none is stored: enter the value.'
 
 # Every writable configuration field: what provider_config_errors is given.
-CONFIG_FIELDS = (
-    "nickname",
-    "kind",
-    "request_type",
-    "endpoint",
-    "content_type",
-    "auth_type",
-    "username",
-    "password",
-    "headers",
-    "payload",
-    "number_format",
-    "batch_enabled",
-    "batch_key",
-    "batch_size",
-    "dlr_format",
-    "dlr_mapping",
-)
+CONFIG_FIELDS = PROVIDER_CONFIG_FIELDS
 
 
 class MaskedCharField(serializers.CharField):
