@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
+from django.utils import timezone
 
 from .error_codes import failure_meaning
 from .models import Message, MessageEvent, Provider
@@ -84,6 +86,98 @@ def _sandbox_row(item: Any) -> dict[str, str]:
             return {"number": str(number), "note": _sandbox_row(note)["note"]}
         return {"number": str(number), "note": " · ".join(map(str, rest)) if rest else ""}
     return {"number": str(item), "note": ""}
+
+
+# ---------------------------------------------------------------- recent send health
+
+HEALTH_WINDOW = timedelta(minutes=15)
+# Failing: the last HEALTH_STREAK send attempts in the window all failed, or at least
+# half of them did, out of at least HEALTH_MIN_ATTEMPTS.
+HEALTH_STREAK = 5
+HEALTH_MIN_ATTEMPTS = 5
+# A send attempt that failed leaves the message queued (to be retried) or failed.
+FAILED_ATTEMPT = [Status.QUEUED, Status.FAILED]
+
+
+@dataclass
+class ProviderHealth:
+    """A provider's send attempts (one per message per try) in the last HEALTH_WINDOW."""
+
+    attempts: int = 0
+    failures: int = 0
+    latest_failures: int = 0  # among the last HEALTH_STREAK attempts
+    last_error_code: str = ""
+
+    @property
+    def failing(self) -> bool:
+        if self.latest_failures >= HEALTH_STREAK:
+            return True
+        return self.attempts >= HEALTH_MIN_ATTEMPTS and 2 * self.failures >= self.attempts
+
+    @property
+    def last_error(self) -> str:
+        """What the most recent failure was, e.g. "Timed out"."""
+        return error_meaning(self.last_error_code) or self.last_error_code
+
+    @property
+    def summary(self) -> str:
+        minutes = int(HEALTH_WINDOW.total_seconds() // 60)
+        text = (
+            f"{self.failures} of the last {self.attempts} attempts failed "
+            f"in the last {minutes} minutes"
+        )
+        return f"{text}: {self.last_error}" if self.last_error else text
+
+
+def provider_health(*, providers: QuerySet[Provider]) -> list[tuple[Provider, ProviderHealth]]:
+    """The providers, each with the health of its recent sends.
+
+    Read in the same query that lists the providers (a few subqueries per provider
+    row), so a page of providers costs no more queries than the list alone.
+    """
+    since = timezone.now() - HEALTH_WINDOW
+    attempts = _send_attempts(provider=OuterRef("pk"), since=since)
+    failures = attempts.filter(status__in=FAILED_ATTEMPT)
+    # The provider's latest attempts, from inside the subquery that counts their failures.
+    latest = _send_attempts(provider=OuterRef(OuterRef("pk")), since=since).order_by(
+        "-created_at", "-id"
+    )
+    rows = providers.annotate(
+        health_attempts=_count(attempts),
+        health_failures=_count(failures),
+        health_latest_failures=_count(failures.filter(pk__in=latest.values("pk")[:HEALTH_STREAK])),
+        health_last_error=Subquery(failures.order_by("-created_at", "-id").values("code")[:1]),
+    )
+    return [
+        (
+            provider,
+            ProviderHealth(
+                attempts=provider.health_attempts or 0,
+                failures=provider.health_failures or 0,
+                latest_failures=provider.health_latest_failures or 0,
+                last_error_code=provider.health_last_error or "",
+            ),
+        )
+        for provider in rows
+    ]
+
+
+def _send_attempts(*, provider: Any, since: datetime) -> QuerySet[MessageEvent]:
+    return MessageEvent.objects.filter(
+        source=MessageEvent.Source.SEND, created_at__gte=since, message__provider=provider
+    )
+
+
+def _count(events: QuerySet[MessageEvent]) -> Subquery:
+    """How many `events` there are, as a subquery (NULL when none).
+
+    Not wrapped in Coalesce: a bare subquery is grouped by the provider it refers to,
+    whereas a function of one would itself join the GROUP BY of a list that counts
+    messages, and run once per message instead of once per provider.
+    """
+    # Every send attempt has the same source: grouping by it makes one group, one count.
+    counted = events.order_by().values("source").annotate(count=Count("pk")).values("count")
+    return Subquery(counted)
 
 
 # ---------------------------------------------------------------- statistics

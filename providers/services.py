@@ -25,6 +25,8 @@ from .transport import ErrorKind, SendResult
 logger = logging.getLogger(__name__)
 
 Status = Message.Status
+# The longest Retry-After a provider's 429 or 503 is obeyed for.
+RETRY_AFTER_LIMIT = 3600.0
 OPT_OUT_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "END", "QUIT", "CANCEL", "OPTOUT"}
 
 
@@ -244,8 +246,14 @@ def _record_attempt(
     with transaction.atomic():
         if result.ok:
             # A DLR may already have moved it on (delivered/failed): then this changes nothing.
+            # An earlier attempt's error no longer describes the message.
             base.update(
-                status=Status.SUBMITTED, attempts=attempts, submitted_at=now, updated_at=now
+                status=Status.SUBMITTED,
+                attempts=attempts,
+                submitted_at=now,
+                updated_at=now,
+                error_code="",
+                error_description="",
             )
             event.status = Status.SUBMITTED
             event.description = f"Accepted by the provider (HTTP {result.http_status})"
@@ -263,6 +271,7 @@ def _record_attempt(
             event.status = Status.QUEUED
             event.code = result.error_kind
             event.description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"
+            event.data["retry_in_seconds"] = round(delay, 3)
             # A bulk sender (campaign_ref set) retries its own messages, so that its
             # pause, throttle and quiet hours also hold for retries.
             if not message.campaign_ref:
@@ -339,7 +348,8 @@ def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     ceiling = min(cap, settings.SMSGATEWAY_RETRY_BASE_SECONDS * (2 ** (attempt - 1)))
     delay = random.uniform(0, ceiling)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
+        # The provider said when: not earlier, and up to an hour even past our own cap.
+        delay = max(delay, min(retry_after, max(cap, RETRY_AFTER_LIMIT)))
     return delay
 
 

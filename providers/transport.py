@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
 import time
@@ -22,6 +23,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
@@ -242,17 +244,17 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
             stream=True,
         )
         try:
-            raw = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+            raw = _read_body(response, deadline=started + _total_timeout())
         finally:
             response.close()
-    except requests.exceptions.Timeout as exc:
+    except (requests.exceptions.Timeout, urllib3_exceptions.ReadTimeoutError, _TooSlow) as exc:
         return _failure(ErrorKind.TIMEOUT, _reason(exc), started)
     except requests.exceptions.ConnectionError as exc:
         return _failure(_connection_kind(exc), _reason(exc), started)
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, urllib3_exceptions.HTTPError) as exc:
         return _failure(ErrorKind.CONNECTION, _reason(exc), started)
     duration_ms = int((time.monotonic() - started) * 1000)
-    text = raw[:MAX_RESPONSE_BYTES].decode(response.encoding or "utf-8", "replace")
+    text = _decode(raw[:MAX_RESPONSE_BYTES], response.encoding)
     if len(raw) > MAX_RESPONSE_BYTES:
         text += " [truncated]"
     status = response.status_code
@@ -277,6 +279,38 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
         result.error_kind = ErrorKind.REJECTED
     result.error = f"HTTP {status}: {text[:500]}".strip()
     return result
+
+
+class _TooSlow(Exception):
+    """The provider's answer took longer than the whole exchange may."""
+
+
+def _total_timeout() -> float:
+    # The read timeout bounds each read; this bounds the whole answer, so a provider
+    # that trickles bytes cannot hold a worker (or outlive the stuck-message threshold).
+    return settings.SMSGATEWAY_CONNECT_TIMEOUT + settings.SMSGATEWAY_READ_TIMEOUT
+
+
+def _read_body(response: requests.Response, *, deadline: float) -> bytes:
+    """Up to MAX_RESPONSE_BYTES + 1 bytes of the body, before the deadline."""
+    body = bytearray()
+    while len(body) <= MAX_RESPONSE_BYTES:
+        if time.monotonic() > deadline:
+            raise _TooSlow(f"the answer took longer than {_total_timeout():.0f} s")
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
+def _decode(raw: bytes, encoding: str | None) -> str:
+    try:
+        text = raw.decode(encoding or "utf-8", "replace")
+    except LookupError:  # a charset no one knows: read it as UTF-8
+        text = raw.decode("utf-8", "replace")
+    # NUL cannot be stored in PostgreSQL text or jsonb.
+    return text.replace("\x00", "\ufffd")
 
 
 def _failure(kind: str, reason: str, started: float) -> SendResult:
@@ -327,4 +361,6 @@ def _retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" in an HTTP date means UTC
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, (when - timezone.now()).total_seconds())

@@ -39,8 +39,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def provider_list(request: HttpRequest) -> HttpResponse:
     providers = [
-        {"provider": provider, "host": selectors.endpoint_host(provider)}
-        for provider in selectors.provider_list()
+        {"provider": provider, "host": selectors.endpoint_host(provider), "health": health}
+        for provider, health in selectors.provider_health(providers=selectors.provider_list())
     ]
     return render(
         request,
@@ -116,7 +116,11 @@ def _render_form(
 @login_required
 @require_GET
 def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    provider = get_object_or_404(Provider, pk=pk)
+    # The provider and the health of its recent sends, in one query.
+    found = selectors.provider_health(providers=Provider.objects.filter(pk=pk))
+    if not found:
+        raise Http404("No such provider.")
+    [(provider, health)] = found
     recent = selectors.provider_messages(provider=provider)[:RECENT_MESSAGES]
     uses_sandbox = selectors.provider_uses_sandbox(provider=provider)
     return render(
@@ -126,6 +130,7 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "provider": provider,
             "host": selectors.endpoint_host(provider),
             "stats": selectors.provider_stats(provider=provider),
+            "health": health,
             "recent": selectors.with_error_meanings(recent),
             "test_form": SendTestSmsForm(provider=provider),
             "uses_sandbox": uses_sandbox,
