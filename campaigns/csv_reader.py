@@ -50,7 +50,8 @@ def _detect_encoding(head: bytes) -> str:
         raise CsvError("This is not a CSV text file.")
     try:
         # The head may end inside a multi-byte character: ignore only that tail.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        # A head cut at SNIFF_BYTES may end inside a character; a whole file may not.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
         return "utf-8"
     except UnicodeDecodeError:
         return "cp1252"

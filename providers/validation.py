@@ -135,7 +135,9 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
             add("dlr_mapping", "A custom DLR format needs at least the id and status field names.")
         else:
             status_map = mapping.get("status_map") or {}
-            bad = [v for v in status_map.values() if v not in DLR_STATUSES]
-            if not isinstance(status_map, dict) or bad:
+            valid = isinstance(status_map, dict) and all(
+                isinstance(value, str) and value in DLR_STATUSES for value in status_map.values()
+            )
+            if not valid:
                 add("dlr_mapping", "Status values must map to delivered, failed or submitted.")
     return errors

@@ -80,3 +80,35 @@ def test_the_production_profile_passes_check_deploy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_json_nested_too_deeply_is_a_400_not_a_500(user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    response = api.post("/api/v1/providers/", "[" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_status_map_that_is_not_an_object_is_a_field_error(user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    for status_map in (["x"], {"DELIVRD": []}):
+        response = api.post(
+            "/api/v1/providers/",
+            {
+                "nickname": "m",
+                "endpoint": "https://sms.example.com/s",
+                "payload": {"to": "$$To", "text": "$$Body"},
+                "dlr_format": "custom",
+                "dlr_mapping": {"id": "ref", "status": "st", "status_map": status_map},
+            },
+            format="json",
+        )
+        assert response.status_code == 400
+        assert "dlr_mapping" in response.json()

@@ -17,6 +17,7 @@ from rest_framework.reverse import reverse
 from campaigns import services
 from campaigns.models import Campaign, Upload, UploadError
 from campaigns.selectors import campaign_stats
+from providers.api.validators import validate_json_text
 
 from .schema import NamedChoiceField
 
@@ -75,6 +76,7 @@ class CampaignBaseSerializer(serializers.ModelSerializer):
     variables = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=1000),
         required=False,
+        validators=[validate_json_text],  # the names; the child checks the values
         help_text="Values of the provider's custom $$Name placeholders, by name.",
     )
 

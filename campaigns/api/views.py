@@ -239,15 +239,13 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             queryset=UploadError.objects.order_by("row", "id")[:ERRORS_SHOWN],
             to_attr="first_errors",
         )
+        # Through the campaign rather than its raw id: an unknown campaign is a 404 (not an
+        # empty list), and so is a number too large for an id (not an overflow in SQLite).
         return (
-            Upload.objects.filter(campaign_id=self.kwargs["campaign_id"])
+            Upload.objects.filter(campaign=self.get_campaign())
             .order_by("created_at", "id")
             .prefetch_related(first_errors)
         )
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.get_campaign()  # 404 for an unknown campaign rather than an empty list
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         summary="Upload a list of recipients",

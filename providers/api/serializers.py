@@ -18,8 +18,12 @@ from providers.models import Message, MessageEvent, Provider
 from providers.rendering import MASK
 from providers.validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
 
+from .validators import validate_json_text
+
 NICKNAME_TAKEN = "A provider with this nickname already exists."
 NO_STORED_VALUE = f'"{MASK}" keeps the stored value, but none is stored: enter the value.'
+# The largest id a BigAutoField holds: a larger number names no row (and overflows SQLite).
+MAX_ID = 2**63 - 1
 
 # Every writable configuration field: what provider_config_errors is given.
 CONFIG_FIELDS = PROVIDER_CONFIG_FIELDS
@@ -98,11 +102,13 @@ class ProviderSerializer(serializers.ModelSerializer):
                 ]
             },
             "payload": {
-                "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders."
+                "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders.",
+                "validators": [validate_json_text],
             },
             "dlr_mapping": {
                 "help_text": 'For dlr_format "custom": {"id", "status", "code", "time", '
-                '"description", "status_map"}.'
+                '"description", "status_map"}.',
+                "validators": [validate_json_text],
             },
         }
 
@@ -189,7 +195,9 @@ class ProviderTestSmsSerializer(serializers.Serializer):
     )
     template_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     variables = serializers.DictField(
-        required=False, help_text="Values of the provider's custom placeholders, by name."
+        required=False,
+        validators=[validate_json_text],
+        help_text="Values of the provider's custom placeholders, by name.",
     )
 
 
@@ -253,7 +261,10 @@ class MessageCreateSerializer(serializers.Serializer):
     )
     template_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     variables = serializers.DictField(
-        required=False, default=dict, help_text="Values of the provider's custom placeholders."
+        required=False,
+        default=dict,
+        validators=[validate_json_text],
+        help_text="Values of the provider's custom placeholders.",
     )
 
 
@@ -261,7 +272,9 @@ class MessageFilterSerializer(serializers.Serializer):
     """Query parameters of the message list."""
 
     status = serializers.ChoiceField(choices=Message.Status.choices, required=False)
-    provider = serializers.IntegerField(required=False, min_value=1, help_text="Provider id.")
+    provider = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Provider id."
+    )
     to = serializers.CharField(
         required=False,
         max_length=64,

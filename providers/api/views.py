@@ -203,6 +203,12 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise serializers.ValidationError(
                 {IDEMPOTENCY_HEADER: [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
             )
+        if "\x00" in key:
+            # gunicorn refuses such a header; other servers pass it on, and PostgreSQL
+            # cannot store it.
+            raise serializers.ValidationError(
+                {IDEMPOTENCY_HEADER: ["Null characters are not allowed."]}
+            )
         try:
             message = services.message_create(
                 provider=data["provider"],

@@ -85,3 +85,8 @@ def test_it_streams_without_reading_everything_first():
     _, rows = open_rows(io.BufferedReader(stream))
     next(rows)
     assert stream.sent < 20_000
+
+
+def test_a_file_that_ends_inside_a_character_is_not_utf8():
+    layout, _ = open_rows(io.BytesIO(b"phone,name\xf0\x9f"))
+    assert layout.encoding == "cp1252"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -120,6 +121,18 @@ def test_invalid_settings_are_field_errors(api, generic_provider, overrides, fie
     errors = response.json()
     assert field in errors, errors
     assert text in " ".join(errors[field])
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["App\u0000", "\udc81"], ids=["null", "lone-surrogate"])
+def test_a_variable_name_a_database_cannot_store_is_refused(api, generic_provider, name):
+    # As JSON text: the escapes are what a client sends.
+    body = json.dumps(campaign_input(generic_provider, variables={name: "acme"}))
+
+    response = api.post(LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "variables" in response.json()
     assert not Campaign.objects.exists()
 
 

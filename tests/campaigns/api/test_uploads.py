@@ -232,6 +232,11 @@ def test_the_upload_list_makes_the_same_few_queries_however_many_uploads(
     assert all(len(u["errors"]) == 1 for u in response.json()["results"])
 
 
+@pytest.mark.parametrize("path", ["", "1/", "1/errors.csv"], ids=["list", "detail", "errors"])
+def test_a_campaign_number_beyond_any_id_is_404(api, db, path):
+    assert api.get(f"{uploads_url(2**63)}{path}").status_code == 404
+
+
 def test_an_upload_of_another_campaign_is_404(api, draft, generic_provider):
     from tests.campaigns.conftest import make_campaign
 

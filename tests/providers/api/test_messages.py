@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -74,6 +75,22 @@ def test_it_answers_400_for_invalid_input(api, generic_provider, overrides, fiel
 
     assert response.status_code == 400
     assert field in response.json()
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"AppID": "app\u0000"}, {"App\u0000": "app"}, {"AppID": "\udc81"}],
+    ids=["null-in-a-value", "null-in-a-name", "lone-surrogate"],
+)
+def test_variables_a_database_cannot_store_are_refused(api, generic_provider, variables):
+    # As JSON text: the escapes are what a client sends.
+    body = json.dumps(message_input(generic_provider, variables=variables))
+
+    response = api.post(LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "variables" in response.json()
     assert not Message.objects.exists()
 
 
@@ -177,6 +194,16 @@ def test_without_a_key_each_request_creates_a_message(api, generic_provider):
     assert Message.objects.count() == 2
 
 
+def test_an_idempotency_key_with_a_null_character_is_refused(api, generic_provider):
+    response = api.post(
+        LIST_URL, message_input(generic_provider), format="json", HTTP_IDEMPOTENCY_KEY="k\x00"
+    )
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+    assert not Message.objects.exists()
+
+
 def test_an_overlong_idempotency_key_is_refused(api, generic_provider):
     response = api.post(
         LIST_URL,
@@ -264,7 +291,13 @@ def test_it_filters_by_a_number_typed_in_any_form(api, generic_provider, typed):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "lost"}, "status"), ({"provider": "abc"}, "provider"), ({"to": "n/a"}, "to")],
+    [
+        ({"status": "lost"}, "status"),
+        ({"provider": "abc"}, "provider"),
+        ({"provider": str(2**63)}, "provider"),
+        ({"to": "n/a"}, "to"),
+    ],
+    ids=["unknown-status", "provider-not-a-number", "provider-beyond-any-id", "not-a-number"],
 )
 def test_it_answers_400_for_an_invalid_filter(api, db, params, field):
     response = api.get(LIST_URL, params)

@@ -95,6 +95,19 @@ def test_it_answers_400_for_a_bad_mobile_and_sends_nothing(
     assert not Message.objects.exists()
 
 
+def test_it_answers_400_for_variables_a_database_cannot_store_and_sends_nothing(
+    api, generic_provider, fake_provider_endpoint
+):
+    body = json.dumps(sms_input(variables={"AppID": "app\u0000"}))
+
+    response = api.post(url_for(generic_provider), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "variables" in response.json()
+    assert len(fake_provider_endpoint.calls) == 0
+    assert not Message.objects.exists()
+
+
 def test_it_answers_400_without_a_message_or_template(api, generic_provider):
     response = api.post(url_for(generic_provider), sms_input(message=""), format="json")
 

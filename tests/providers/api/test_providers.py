@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from unittest import mock
 
@@ -279,6 +280,29 @@ def test_it_refuses_an_invalid_configuration(api, db, overrides, field, text):
     errors = response.json()
     assert field in errors, errors
     assert any(text in message for message in errors[field]), errors
+    assert not Provider.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"payload": {"to": "$$To", "text": "$$Body", "from": "Acme\u0000"}}, "payload"),
+        ({"payload": {"to": "$$To", "text": "$$Body", "\udc81": "x"}}, "payload"),
+        (
+            {"dlr_format": "custom", "dlr_mapping": {"id": "ref\u0000", "status": "st"}},
+            "dlr_mapping",
+        ),
+    ],
+    ids=["null-in-the-payload", "lone-surrogate-in-the-payload", "null-in-the-dlr-mapping"],
+)
+def test_json_a_database_cannot_store_is_refused(api, db, overrides, field):
+    # As JSON text: the escapes are what a client sends.
+    body = json.dumps(new_provider(**overrides))
+
+    response = api.post(LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
     assert not Provider.objects.exists()
 
 
