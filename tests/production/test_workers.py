@@ -18,27 +18,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
 from providers.models import Message
 from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
+from tests.production.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return (
-        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
 
 
 @pytest.fixture
