@@ -30,7 +30,13 @@ admin.site.site_header = "smsgateway administration"
 admin.site.site_title = "smsgateway admin"
 
 # Loading a provider decrypts these; lists that only show its nickname skip them.
-PROVIDER_SECRET_FIELDS = ("provider__username", "provider__password", "provider__headers")
+PROVIDER_SECRET_FIELDS = (
+    "provider__username",
+    "provider__password",
+    "provider__headers",
+    "provider__callback_username",
+    "provider__callback_password",
+)
 
 
 # ---------------------------------------------------------------- providers

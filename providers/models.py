@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -41,6 +42,12 @@ class TemplateJSONField(models.JSONField):
 def new_callback_token() -> str:
     # 32 random bytes: 256 bits, well above the 128 the callback needs.
     return secrets.token_urlsafe(32)
+
+
+def callback_token_digest(token: str) -> str:
+    """What the DLR callback looks a provider up by, so the secret token itself is never
+    compared by the database; the view then compares the token in constant time."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Provider(models.Model):
@@ -98,6 +105,10 @@ class Provider(models.Model):
     # "description": ..., "status_map": {"DELIVRD": "delivered", ...}}
     dlr_mapping = models.JSONField(default=dict, blank=True)
     callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
+    callback_token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # Optional HTTP basic auth the provider must send with each delivery report.
+    callback_username = EncryptedTextField(blank=True, default="")
+    callback_password = EncryptedTextField(blank=True, default="")
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_summary = models.CharField(max_length=300, blank=True, default="")
@@ -116,8 +127,19 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.nickname
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.callback_token_digest = callback_token_digest(self.callback_token)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "callback_token" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "callback_token_digest"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("provider_detail", args=[self.pk])
+
+    @property
+    def callback_requires_auth(self) -> bool:
+        return bool(self.callback_username or self.callback_password)
 
     @property
     def callback_url(self) -> str:

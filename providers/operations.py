@@ -23,7 +23,7 @@ from .rendering import MASK
 from .validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
 
 # Columns stored encrypted by providers.crypto.
-SECRET_FIELDS = ("username", "password", "headers")
+SECRET_FIELDS = ("username", "password", "headers", "callback_username", "callback_password")
 CREDENTIAL_FIELDS = ("username", "password")
 # Everything an export holds and an import accepts, in the order the file shows it.
 EXPORT_FIELDS = PROVIDER_CONFIG_FIELDS

@@ -1,12 +1,16 @@
 """The delivery-report (DLR) callback providers call: `/dlr/<token>/`.
 
-Thin: find the provider by its secret token, read the body in the provider's DLR
+Thin: find the provider by its secret token (and check its basic auth, when it has
+one), read the body in the provider's DLR
 format, apply each report with `services.report_apply`, and answer the way that
 format's senders expect. Bad input gets a 4xx, never a 500.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import logging
 import re
 from typing import Any
@@ -17,7 +21,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from providers import services
-from providers.models import DeliveryReport, Provider
+from providers.models import DeliveryReport, Provider, callback_token_digest
 
 from . import clevertap, custom, params, sinch_rest
 from .base import MalformedBody, NotConfigured, Parsed, clean_params
@@ -33,13 +37,15 @@ Format = Provider.DlrFormat
 
 @csrf_exempt
 def dlr_callback(request: HttpRequest, token: str) -> HttpResponse:
-    # One indexed lookup of a unique 256-bit random token: its timing reveals nothing usable.
-    provider = None
-    if TOKEN_RE.fullmatch(token):
-        provider = Provider.objects.filter(callback_token=token).first()
+    provider = _provider_for_token(token)
     if provider is None:
         logger.warning("DLR callback with an unknown token")
         return _quiet(HttpResponse("Unknown callback URL.", status=404, content_type="text/plain"))
+    if provider.callback_requires_auth and not _basic_auth_ok(request, provider):
+        logger.warning("DLR callback for provider %s without valid basic auth", provider.pk)
+        response = HttpResponse("Authentication required.", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Basic realm="smsgateway DLR", charset="UTF-8"'
+        return _quiet(response)
     allowed = ["GET", "POST"] if provider.dlr_format == Format.PARAMS else ["POST"]
     if request.method not in allowed:
         return _quiet(HttpResponseNotAllowed(allowed))
@@ -63,6 +69,34 @@ def dlr_callback(request: HttpRequest, token: str) -> HttpResponse:
         len(unprocessed),
     )
     return JsonResponse({"status": status, "processed": processed, "unprocessed": unprocessed})
+
+
+def _provider_for_token(token: str) -> Provider | None:
+    """The provider whose callback token this is, compared in constant time.
+
+    The database is asked for the token's SHA-256, never the token itself, so how long a
+    lookup takes says nothing about how close a guess was.
+    """
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    provider = Provider.objects.filter(callback_token_digest=callback_token_digest(token)).first()
+    if provider is None or not hmac.compare_digest(provider.callback_token, token):
+        return None
+    return provider
+
+
+def _basic_auth_ok(request: HttpRequest, provider: Provider) -> bool:
+    scheme, _, encoded = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        username, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    # Both compared, always, so a wrong username takes as long as a wrong password.
+    username_ok = hmac.compare_digest(username.encode(), provider.callback_username.encode())
+    password_ok = hmac.compare_digest(password.encode(), provider.callback_password.encode())
+    return bool(sep) and username_ok and password_ok
 
 
 def _read_body(request: HttpRequest) -> bytes | None:
