@@ -81,6 +81,21 @@ class ProviderAdminForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     clear_password = forms.BooleanField(label="Remove the stored password", required=False)
+    new_callback_username = forms.CharField(
+        label="Callback username",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    new_callback_password = forms.CharField(
+        label="Callback password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_callback_auth = forms.BooleanField(
+        label="Turn off basic auth on the callback", required=False
+    )
     header_lines = forms.CharField(
         label="Headers",
         required=False,
@@ -122,6 +137,12 @@ class ProviderAdminForm(forms.ModelForm):
                 if value
                 else f"No {name} stored."
             )
+        self.fields["new_callback_username"].help_text = (
+            "Delivery reports must carry this basic auth (stored, hidden): leave both blank "
+            "to keep it."
+            if stored.callback_requires_auth
+            else "Optional: set a username and password to require basic auth on the callback."
+        )
         self._headers: dict[str, str] = dict(stored.headers or {})
 
     def clean_header_lines(self) -> str:
@@ -159,13 +180,26 @@ class ProviderAdminForm(forms.ModelForm):
         password = cleaned.get("new_password") or (
             "" if cleaned.get("clear_password") else stored.password
         )
-        self._secrets = {"username": username, "password": password, "headers": self._headers}
+        if cleaned.get("clear_callback_auth"):
+            callback_username = callback_password = ""
+        else:
+            callback_username = cleaned.get("new_callback_username") or stored.callback_username
+            callback_password = cleaned.get("new_callback_password") or stored.callback_password
+        self._secrets = {
+            "username": username,
+            "password": password,
+            "headers": self._headers,
+            "callback_username": callback_username,
+            "callback_password": callback_password,
+        }
         # The same rules as the dashboard and the API, on the effective secrets.
         errors = provider_config_errors({**cleaned, **self._secrets})
         form_names = {
             "username": "new_username",
             "password": "new_password",
             "headers": "header_lines",
+            "callback_username": "new_callback_username",
+            "callback_password": "new_callback_password",
         }
         for name, texts in errors.items():
             field = form_names.get(name, name)
@@ -180,6 +214,8 @@ class ProviderAdminForm(forms.ModelForm):
         provider.username = self._secrets["username"]
         provider.password = self._secrets["password"]
         provider.headers = self._secrets["headers"]
+        provider.callback_username = self._secrets["callback_username"]
+        provider.callback_password = self._secrets["callback_password"]
         if commit:
             provider.save()
             self.save_m2m()
@@ -211,6 +247,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "username_stored",
         "password_stored",
         "header_names",
+        "callback_auth",
     )
     fieldsets = [
         (None, {"fields": ["nickname", "kind", "callback_url"]}),
@@ -242,7 +279,18 @@ class ProviderAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Delivery reports", {"fields": ["dlr_format", "dlr_mapping"]}),
+        (
+            "Delivery reports",
+            {
+                "fields": [
+                    "dlr_format",
+                    "dlr_mapping",
+                    "new_callback_username",
+                    "new_callback_password",
+                    "clear_callback_auth",
+                ]
+            },
+        ),
         ("Last test SMS", {"fields": ["last_test_at", "last_test_ok", "last_test_summary"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
@@ -252,6 +300,7 @@ class ProviderAdmin(admin.ModelAdmin):
             "callback_url",
             "clear_username",
             "clear_password",
+            "clear_callback_auth",
             "last_test_at",
             "last_test_ok",
             "last_test_summary",
@@ -266,6 +315,9 @@ class ProviderAdmin(admin.ModelAdmin):
         "header_lines": "header_names",
         "clear_username": None,
         "clear_password": None,
+        "new_callback_username": "callback_auth",
+        "new_callback_password": None,
+        "clear_callback_auth": None,
     }
 
     def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None) -> Any:
@@ -304,6 +356,10 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.display(description="Password")
     def password_stored(self, obj: Provider) -> str:
         return "Stored (hidden)" if obj.password else "Not set"
+
+    @admin.display(description="Callback basic auth")
+    def callback_auth(self, obj: Provider) -> str:
+        return "Required (credentials hidden)" if obj.callback_requires_auth else "Off"
 
     @admin.display(description="Headers")
     def header_names(self, obj: Provider) -> str:

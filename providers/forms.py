@@ -210,6 +210,20 @@ class ProviderForm(forms.Form):
     )
     dlr_format = forms.ChoiceField(choices=Provider.DlrFormat.choices, label="DLR format")
     dlr_mapping = DlrMappingField(required=False, label="Field mapping")
+    callback_auth = forms.BooleanField(
+        required=False, label="Require basic auth on the callback URL"
+    )
+    callback_username = forms.CharField(
+        required=False,
+        label="Callback username",
+        widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    callback_password = forms.CharField(
+        required=False,
+        strip=False,
+        label="Callback password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
 
     def __init__(
         self,
@@ -239,6 +253,7 @@ class ProviderForm(forms.Form):
                 )
             }
             initial["payload"] = json.dumps(instance.payload, indent=2, ensure_ascii=False)
+            initial["callback_auth"] = instance.callback_requires_auth
         else:
             initial = {"batch_size": 100, "headers": {}, "dlr_mapping": {}}
             initial.update(PRESETS.get(preset, PRESETS["generic"]))
@@ -250,6 +265,9 @@ class ProviderForm(forms.Form):
                 self.fields["username"].widget.attrs["placeholder"] = "Stored: leave blank to keep"
             if instance.password:
                 self.fields["password"].widget.attrs["placeholder"] = "Stored: leave blank to keep"
+            for name in ("callback_username", "callback_password"):
+                if getattr(instance, name):
+                    self.fields[name].widget.attrs["placeholder"] = "Stored: leave blank to keep"
 
     # -------------------------------------------------------------- parsing
 
@@ -325,6 +343,12 @@ class ProviderForm(forms.Form):
         for secret in ("username", "password"):
             typed = data.get(secret) or ""
             values[secret] = typed or (getattr(stored, secret) if stored is not None else "")
+        for secret in ("callback_username", "callback_password"):
+            if data.get("callback_auth"):
+                typed = data.get(secret) or ""
+                values[secret] = typed or (getattr(stored, secret) if stored is not None else "")
+            else:
+                values[secret] = ""  # unticked: the callback takes reports without auth
         if self.creating:
             values["kind"] = data.get("kind") or Provider.Kind.GENERIC
         return values
@@ -378,14 +402,16 @@ class ProviderForm(forms.Form):
             "batch": bool(self["batch_enabled"].value())
             or any(self.has_error(f) for f in ("batch_key", "batch_size")),
             "dlr_mapping": self["dlr_format"].value() == "custom" or self.has_error("dlr_mapping"),
+            "callback_auth": bool(self["callback_auth"].value())
+            or any(self.has_error(f) for f in ("callback_username", "callback_password")),
         }
 
     def stored_secrets(self) -> dict[str, bool]:
         """Whether a username/password is stored (never what it is)."""
         stored = self.instance
         return {
-            "username": bool(stored and stored.username),
-            "password": bool(stored and stored.password),
+            name: bool(stored and getattr(stored, name))
+            for name in ("username", "password", "callback_username", "callback_password")
         }
 
 

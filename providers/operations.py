@@ -24,7 +24,7 @@ from .validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
 
 # Columns stored encrypted by providers.crypto.
 SECRET_FIELDS = ("username", "password", "headers", "callback_username", "callback_password")
-CREDENTIAL_FIELDS = ("username", "password")
+CREDENTIAL_FIELDS = ("username", "password", "callback_username", "callback_password")
 # Everything an export holds and an import accepts, in the order the file shows it.
 EXPORT_FIELDS = PROVIDER_CONFIG_FIELDS
 CONFIG_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in CREDENTIAL_FIELDS)

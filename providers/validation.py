@@ -31,6 +31,8 @@ PROVIDER_CONFIG_FIELDS = (
     "batch_size",
     "dlr_format",
     "dlr_mapping",
+    "callback_username",
+    "callback_password",
 )
 
 
@@ -128,6 +130,16 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
             if "\r" in str(value) or "\n" in str(value):
                 add("headers", f"The value of {name} may not contain line breaks.")
             seen.add(lowered)
+
+    callback_username = str(data.get("callback_username") or "")
+    callback_password = str(data.get("callback_password") or "")
+    if callback_username or callback_password:
+        if not callback_username:
+            add("callback_username", "Basic auth on the callback needs a username.")
+        elif ":" in callback_username:
+            add("callback_username", "A basic-auth username may not contain a colon.")
+        if not callback_password:
+            add("callback_password", "Basic auth on the callback needs a password.")
 
     if data.get("dlr_format") == "custom":
         mapping = data.get("dlr_mapping") or {}

@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Log lines as plain text (default) or one JSON object per line (LOG_FORMAT=json).
+# Error reports: e-mailed to these addresses (outside DEBUG), with every credential hidden.
+ADMINS = [("", address) for address in env.list("SMSGATEWAY_ADMIN_EMAILS", default=[])]
+SERVER_EMAIL = env.str("SERVER_EMAIL", default="smsgateway@localhost")
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_EXCEPTION_REPORTER_FILTER = "smsgateway.errors.SecretsReporterFilter"
+
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,

@@ -66,6 +66,27 @@ class ProviderSerializer(serializers.ModelSerializer):
         help_text=f'Header name to value. Values are read back as "{MASK}"; on update, '
         f'"{MASK}" keeps the stored value of that header; names left out are removed.',
     )
+    callback_username = MaskedCharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="Optional HTTP basic auth the provider must send with delivery reports. "
+        f'Read back as "{MASK}" when set; on update "{MASK}" keeps it, blank clears it '
+        "(clear both to turn the check off).",
+    )
+    callback_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=1000,
+        style={"input_type": "password"},
+        help_text="Never returned. On update, omitted keeps the stored one; blank clears it "
+        "only when callback_username is cleared too.",
+    )
+    callback_auth = serializers.SerializerMethodField(
+        help_text="Whether the callback requires basic auth."
+    )
     callback_url = serializers.CharField(
         read_only=True,
         help_text="Delivery-report URL to give the provider. It contains a secret token.",
@@ -84,6 +105,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             *CONFIG_FIELDS,
+            "callback_auth",
             "callback_url",
             "custom_placeholders",
             "last_test_at",
@@ -111,6 +133,9 @@ class ProviderSerializer(serializers.ModelSerializer):
                 "validators": [validate_json_text],
             },
         }
+
+    def get_callback_auth(self, provider: Provider) -> bool:
+        return provider.callback_requires_auth
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs, errors = self._resolve_masks(dict(attrs))
@@ -141,6 +166,19 @@ class ProviderSerializer(serializers.ModelSerializer):
                 del attrs["password"]
             elif attrs["password"] == MASK:
                 errors["password"] = [NO_STORED_VALUE]
+        if attrs.get("callback_username") == MASK:
+            if stored is not None and stored.callback_username:
+                del attrs["callback_username"]
+            else:
+                errors["callback_username"] = [NO_STORED_VALUE]
+        if "callback_password" in attrs and attrs["callback_password"] in ("", MASK):
+            # Blank keeps the stored password, unless the username is being cleared too:
+            # that is how a client turns the callback's basic auth off.
+            turning_off = attrs.get("callback_username") == "" and attrs["callback_password"] == ""
+            if stored is not None and not turning_off:
+                del attrs["callback_password"]
+            elif attrs["callback_password"] == MASK:
+                errors["callback_password"] = [NO_STORED_VALUE]
         if "headers" in attrs:
             stored_headers = {
                 str(name).lower(): value

@@ -238,10 +238,11 @@
     section("credentials").hidden = !(checked("auth_type") === "basic" || names.has("Username") || names.has("Password"));
     section("batch").hidden = !form.querySelector("[name=batch_enabled]").checked;
     section("dlr_mapping").hidden = form.querySelector("[name=dlr_format]").value !== "custom";
+    section("callback_auth").hidden = !form.querySelector("[name=callback_auth]").checked;
   }
 
   form.addEventListener("change", (event) => {
-    if (["request_type", "content_type", "auth_type", "batch_enabled", "dlr_format"].includes(event.target.name)) {
+    if (["request_type", "content_type", "auth_type", "batch_enabled", "dlr_format", "callback_auth"].includes(event.target.name)) {
       analyse();
     }
   });
