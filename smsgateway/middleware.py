@@ -1,11 +1,14 @@
-"""Response headers every page carries."""
+"""Response headers every page carries, and the DLR callback's error answer."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -20,4 +23,31 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+
+class CallbackErrorMiddleware:
+    """Answers an unexpected error in the DLR callback without its URL reaching a log.
+
+    The callback's path holds the provider's secret token; Django would log it and mail
+    it to ADMINS with the traceback. Here the error is logged with the traceback but
+    without the path, and the provider gets a 500, so it retries the report later.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is None or match.url_name != "dlr_callback":
+            return None
+        logger.error("DLR callback failed", exc_info=exception)
+        response = JsonResponse(
+            {"status": "fail", "processed": 0, "error": "internal error, retry later"},
+            status=500,
+        )
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response

@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smsgateway.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer.
+    "smsgateway.middleware.CallbackErrorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -241,7 +242,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Log lines as plain text (default) or one JSON object per line (LOG_FORMAT=json).
 # Error reports: e-mailed to these addresses (outside DEBUG), with every credential hidden.
 ADMINS = [("", address) for address in env.list("SMSGATEWAY_ADMIN_EMAILS", default=[])]
 SERVER_EMAIL = env.str("SERVER_EMAIL", default="smsgateway@localhost")
@@ -249,6 +249,7 @@ vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
 DEFAULT_EXCEPTION_REPORTER_FILTER = "smsgateway.errors.SecretsReporterFilter"
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+# Log lines as plain text (default) or one JSON object per line (LOG_FORMAT=json).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -16,6 +16,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
+from providers import services
 from providers.models import Provider
 
 from .providers.test_dashboard_views import edit_form
@@ -99,3 +100,29 @@ def test_with_debug_on_the_developer_still_sees_local_variables(settings, generi
         html = ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
 
     assert "a-local-the-developer-needs" in html
+
+
+def test_a_crash_in_the_dlr_callback_is_a_500_that_never_names_its_token(
+    reporting, generic_provider, monkeypatch, caplog
+):
+    def crash(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    message = services.message_create(
+        provider=generic_provider, to="+919876543210", body="Hi", enqueue=False
+    )
+    monkeypatch.setattr("providers.dlr.clevertap.parse", crash)
+    client = Client(raise_request_exception=False)
+    token = generic_provider.callback_token
+
+    response = client.post(
+        f"/dlr/{token}/",
+        data=json.dumps([{"event": "delivered", "data": [{"meta": str(message.id)}]}]),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 500  # the provider retries it later
+    assert response.json()["status"] == "fail"
+    assert "database went away" in caplog.text  # the operator still sees what went wrong
+    assert token not in caplog.text
+    assert not mail.outbox
