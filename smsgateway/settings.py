@@ -97,8 +97,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smsgateway.middleware.ContentSecurityPolicyMiddleware",
-    # Last, as django-axes asks: it turns a lockout into its answer.
     "smsgateway.middleware.CallbackErrorMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -248,8 +248,8 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default="smsgateway@localhost")
 vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
 DEFAULT_EXCEPTION_REPORTER_FILTER = "smsgateway.errors.SecretsReporterFilter"
 
-LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 # Log lines as plain text (default) or one JSON object per line (LOG_FORMAT=json).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
