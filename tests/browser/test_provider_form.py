@@ -123,3 +123,8 @@ def test_sections_follow_the_choices_made(add_form: Page):
     expect(page.locator("[data-section=dlr_mapping]")).to_be_hidden()
     page.get_by_label("DLR format").select_option("custom")
     expect(page.locator("[data-section=dlr_mapping]")).to_be_visible()
+
+    expect(page.get_by_label("Callback password")).to_be_hidden()
+    page.get_by_label("Require basic auth on the callback URL").check()
+    expect(page.get_by_label("Callback username")).to_be_visible()
+    expect(page.get_by_label("Callback password")).to_be_visible()
