@@ -3,6 +3,7 @@
 
     python3 dev.py run    # install, migrate, create the admin, serve on http://127.0.0.1:8000
     python3 dev.py test   # install (with test tools and Chromium), lint, run the whole suite
+    python3 dev.py bench  # run every benchmark scenario on SQLite and PostgreSQL (bench/README.md)
 
 Everything is installed into ./.venv from the pinned lock files in requirements/.
 """
@@ -132,12 +133,20 @@ def test(pytest_args: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def bench(bench_args: list[str]) -> None:
+    install("test-lock.txt")
+    result = subprocess.run([str(PYTHON), "bench/run.py", *bench_args], cwd=ROOT)
+    sys.exit(result.returncode)
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "run":
         run()
     elif command == "test":
         test(sys.argv[2:])
+    elif command == "bench":
+        bench(sys.argv[2:])
     else:
         sys.exit(__doc__)
 
