@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -37,6 +38,7 @@ PREVIEW_ROWS = 5
 ERRORS_SHOWN = 10
 # Polled while true: the campaign may still change by itself.
 LIVE_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+FINISHED_PROGRESS_SECONDS = 60
 SEGMENTS = (
     ("delivered", "Delivered"),
     ("failed", "Failed"),
@@ -167,7 +169,8 @@ def _render_detail(
             "is_draft": is_draft,
             "uploads": uploads,
             "latest_upload": uploads[-1] if uploads else None,
-            "recipients": campaign.recipients.count(),
+            # Counted once: the progress already has it.
+            "recipients": progress["stats"]["total"] if progress else campaign.recipients.count(),
             "upload_form": upload_form or UploadForm(campaign=campaign),
             "preview": _preview_rows(campaign, campaign.message, campaign.dlt_template)
             if is_draft
@@ -429,6 +432,22 @@ def campaign_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _progress(campaign: Campaign) -> dict[str, Any]:
+    """The progress figures; those of a finished campaign are counted once a minute.
+
+    A campaign that is over with no message left in flight shows the same figures on
+    every view, and counting a million messages again each time would be wasted.
+    """
+    key = f"campaign-progress:{campaign.pk}:{campaign.created_at.timestamp()}:{campaign.status}"
+    progress = cache.get(key)
+    if progress is None:
+        progress = _count_progress(campaign)
+        stats = progress["stats"]
+        if progress["terminal"] and not (stats["queued"] + stats["sending"] + stats["submitted"]):
+            cache.set(key, progress, FINISHED_PROGRESS_SECONDS)
+    return progress
+
+
+def _count_progress(campaign: Campaign) -> dict[str, Any]:
     stats = selectors.campaign_stats(campaign=campaign)
     terminal = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
     return {

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import selectors, services
 from .forms import ProviderForm, SendTestSmsForm, standard_placeholders
 from .models import Message, Provider
+from .pagination import CappedPaginator
 from .presets import PRESETS
 from .transport import ERROR_TITLES
 
@@ -198,7 +198,7 @@ def provider_messages(request: HttpRequest, pk: int) -> HttpResponse:
         status = ""
     number = request.GET.get("q", "").strip()[:32]
     found = selectors.provider_messages(provider=provider, status=status, number=number)
-    page = Paginator(found, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(found, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = selectors.with_error_meanings(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
