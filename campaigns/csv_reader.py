@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -19,13 +20,15 @@ from .personalisation import normalise_name
 PHONE_COLUMNS = ("phone", "mobile", "to", "msisdn", "phone_number", "mobile_number", "number")
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 10_000
+# What surrogateescape leaves for a byte that is not text in the file's encoding.
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
 
 
 class CsvError(ValueError):
     """The file as a whole cannot be read (a clear message for the user)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int  # 1-based line of the data row in the file (the header is row 1)
     phone: str
@@ -141,7 +144,8 @@ def _rows(text: io.TextIOWrapper, layout: CsvLayout) -> Iterator[Row]:
             elif "end of data" in message or "EOF" in message or "quote" in message:
                 message = "a quote opens here and is never closed"
             raise CsvError(f"Row {number}: {message}. Fix the file and upload it again.") from exc
-        if not any(value.strip() for value in values):
+        joined = "".join(values)
+        if not joined.strip():
             continue  # blank lines are not rows
         if len(values) != len(layout.columns):
             yield Row(
@@ -151,8 +155,7 @@ def _rows(text: io.TextIOWrapper, layout: CsvLayout) -> Iterator[Row]:
                 error=f"Has {len(values)} columns; the header has {len(layout.columns)}.",
             )
             continue
-        fields = dict(zip(layout.columns, values, strict=True))
-        if any(_has_bad_bytes(value) for value in values):
+        if _BAD_BYTES.search(joined):
             yield Row(
                 number=number,
                 phone="",
@@ -160,8 +163,5 @@ def _rows(text: io.TextIOWrapper, layout: CsvLayout) -> Iterator[Row]:
                 error="Contains characters that are not valid text in this file's encoding.",
             )
             continue
+        fields = dict(zip(layout.columns, values, strict=True))
         yield Row(number=number, phone=fields[layout.phone_column].strip(), fields=fields)
-
-
-def _has_bad_bytes(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)

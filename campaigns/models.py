@@ -115,7 +115,10 @@ class UploadError(models.Model):
 
 
 class Recipient(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    # No index of its own: the unique (campaign, phone) index starts with it.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="recipients")
     row = models.PositiveIntegerField()
     phone = models.CharField(max_length=32, help_text="E.164")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,18 +14,29 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from providers.models import Message, MessageEvent, OptOut
+from providers.models import Message, MessageEvent
 from providers.placeholders import find_placeholders
 
 from . import dlt
 from .csv_reader import CsvError, Row, open_rows
 from .models import Campaign, Recipient, Upload, UploadError
-from .personalisation import MissingField, personalise
+from .personalisation import FIELD_RE, MissingField, personalise
+from .phones import normalise_phone
+from .read_ahead import read_ahead
+from .recipient_rows import (
+    NewRecipient,
+    commit_without_waiting,
+    opted_out,
+    recipients_existing,
+    recipients_insert,
+)
 
 logger = logging.getLogger(__name__)
 
 CampaignStatus = Campaign.Status
-IMPORT_CHUNK = 2000
+# Rows per transaction: large enough that per-chunk queries and the progress write cost
+# little per row, small enough to keep memory flat and the progress bar moving.
+IMPORT_CHUNK = 5000
 MAX_STORED_ERRORS = 100_000
 
 
@@ -154,18 +166,22 @@ def _import_rows(upload: Upload, stream: IO[bytes]) -> None:
     _, rows = open_rows(stream, phone_column=upload.phone_column)
     counts = {"rows_total": 0, "rows_accepted": 0, "rows_rejected": 0}
     stored_errors = 0
-    for chunk in _chunks(rows, IMPORT_CHUNK):
-        accepted, rejected = _validate_chunk(upload, chunk)
-        with transaction.atomic():
-            Recipient.objects.bulk_create(accepted, ignore_conflicts=True)
-            room = MAX_STORED_ERRORS - stored_errors
-            UploadError.objects.bulk_create(rejected[:room])
-            stored_errors += min(room, len(rejected))
-            counts["rows_total"] += len(chunk)
-            counts["rows_accepted"] += len(accepted)
-            counts["rows_rejected"] += len(rejected)
-            position = _tell(stream)
-            Upload.objects.filter(id=upload.id).update(**counts, bytes_read=position)
+    # The next chunk is read and its numbers checked while this one is stored; closing
+    # stops that reading before the caller closes the file, even when a write fails.
+    chunks = read_ahead(_checked_chunks(rows, stream, upload.default_country))
+    with contextlib.closing(chunks):
+        for chunk, position in chunks:
+            accepted, rejected = _validate_chunk(upload, chunk)
+            with transaction.atomic():
+                commit_without_waiting()
+                recipients_insert(accepted)
+                room = MAX_STORED_ERRORS - stored_errors
+                UploadError.objects.bulk_create(rejected[:room])
+                stored_errors += min(room, len(rejected))
+                counts["rows_total"] += len(chunk)
+                counts["rows_accepted"] += len(accepted)
+                counts["rows_rejected"] += len(rejected)
+                Upload.objects.filter(id=upload.id).update(**counts, bytes_read=position)
 
 
 def _tell(stream: IO[bytes]) -> int:
@@ -186,87 +202,70 @@ def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _validate_chunk(upload: Upload, chunk: list[Row]) -> tuple[list[Recipient], list[UploadError]]:
+def _checked_chunks(
+    rows: Iterator[Row], stream: IO[bytes], country: str
+) -> Iterator[tuple[list[tuple[Row, str]], int]]:
+    """Chunks of rows, each with its number in E.164 (or the reason in `row.error`),
+    and how far into the file the chunk ends. Uses no database: it runs in a thread."""
+    for chunk in _chunks(rows, IMPORT_CHUNK):
+        checked: list[tuple[Row, str]] = []
+        for row in chunk:
+            phone = ""
+            if not row.error:
+                try:
+                    phone = normalise_phone(row.phone, country)
+                except ValueError as exc:
+                    row.error = str(exc)
+            checked.append((row, phone))
+        yield checked, _tell(stream)
+
+
+def _validate_chunk(
+    upload: Upload, chunk: list[tuple[Row, str]]
+) -> tuple[list[NewRecipient], list[UploadError]]:
     rejected: list[UploadError] = []
+
+    def reject(row: Row, error: str) -> None:
+        rejected.append(
+            UploadError(upload=upload, row=row.number, phone=row.phone[:100], error=error[:300])
+        )
+
     candidates: dict[str, Row] = {}
-    for row in chunk:
+    for row, phone in chunk:
         if row.error:
-            rejected.append(UploadError(upload=upload, row=row.number, error=row.error[:300]))
-            continue
-        try:
-            phone = normalise_phone(row.phone, upload.default_country)
-        except ValueError as exc:
-            rejected.append(
-                UploadError(
-                    upload=upload, row=row.number, phone=row.phone[:100], error=str(exc)[:300]
-                )
-            )
+            reject(row, row.error)
             continue
         if phone in candidates:
-            first = candidates[phone].number
-            rejected.append(
-                UploadError(
-                    upload=upload,
-                    row=row.number,
-                    phone=row.phone[:100],
-                    error=f"Duplicate of row {first}.",
-                )
-            )
+            reject(row, f"Duplicate of row {candidates[phone].number}.")
             continue
         candidates[phone] = row
     phones = list(candidates)
-    taken = dict(
-        Recipient.objects.filter(campaign_id=upload.campaign_id, phone__in=phones).values_list(
-            "phone", "upload__original_name"
+    # Earlier chunks of this upload are in the table too: their rows are duplicates.
+    taken = recipients_existing(campaign_id=upload.campaign_id, phones=phones)
+    names = dict(
+        Upload.objects.filter(id__in={t.upload_id for t in taken.values()}).values_list(
+            "id", "original_name"
         )
     )
-    opted_out = set(OptOut.objects.filter(phone__in=phones).values_list("phone", flat=True))
-    accepted: list[Recipient] = []
+    stopped = opted_out(phones)
+    accepted: list[NewRecipient] = []
     for phone, row in candidates.items():
         if phone in taken:
-            rejected.append(
-                UploadError(
-                    upload=upload,
-                    row=row.number,
-                    phone=row.phone[:100],
-                    error=f"Already in this campaign (from {taken[phone]}).",
-                )
-            )
-        elif phone in opted_out:
-            rejected.append(
-                UploadError(
-                    upload=upload,
-                    row=row.number,
-                    phone=row.phone[:100],
-                    error="Opted out (replied STOP).",
-                )
-            )
+            earlier = taken[phone]
+            if earlier.upload_id == upload.id:
+                reject(row, f"Duplicate of row {earlier.row}.")
+            else:
+                name = names.get(earlier.upload_id, "another list")
+                reject(row, f"Already in this campaign (from {name}).")
+        elif phone in stopped:
+            reject(row, "Opted out (replied STOP).")
         else:
-            fields = {k: v for k, v in row.fields.items() if k != ""}
+            # The reader refuses unnamed columns, so the fields are the row as read.
             accepted.append(
-                Recipient(
-                    campaign_id=upload.campaign_id,
-                    upload=upload,
-                    row=row.number,
-                    phone=phone,
-                    fields=fields,
-                )
+                NewRecipient(upload.campaign_id, upload.id, row.number, phone, row.fields)
             )
     rejected.sort(key=lambda error: error.row)
     return accepted, rejected
-
-
-def normalise_phone(raw: str, default_country: str) -> str:
-    text = raw.strip()
-    if not text:
-        raise ValueError("No phone number.")
-    try:
-        parsed = phonenumbers.parse(text, default_country)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{text!r} is not a phone number.") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{text!r} is not a valid phone number.")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 # ---------------------------------------------------------------- launch checks
@@ -279,36 +278,36 @@ class RecipientProblem:
     error: str
 
 
-def recipient_text(campaign: Campaign, recipient: Recipient) -> str:
-    return personalise(campaign.message, recipient.fields)
-
-
 def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientProblem]:
     """Recipients whose message cannot go out as written (first `limit`), in row order."""
+    if not campaign.dlt_template and not _can_miss_a_field(campaign.message):
+        # Every recipient's text is fine: no need to read a million of them.
+        return []
     problems: list[RecipientProblem] = []
     recipients = (
         Recipient.objects.filter(campaign=campaign)
-        .only("row", "phone", "fields")
         .order_by("upload_id", "row")
+        .values_list("row", "phone", "fields")
     )
-    for recipient in recipients.iterator(chunk_size=2000):
+    for row, phone, fields in recipients.iterator(chunk_size=5000):
         try:
-            text = recipient_text(campaign, recipient)
+            text = personalise(campaign.message, fields)
         except MissingField as exc:
             problems.append(
-                RecipientProblem(
-                    recipient.row,
-                    recipient.phone,
-                    f"No value for {{{{{exc.name}}}}} and no default.",
-                )
+                RecipientProblem(row, phone, f"No value for {{{{{exc.name}}}}} and no default.")
             )
         else:
             mismatch = dlt.template_mismatch(campaign.dlt_template, text)
             if mismatch:
-                problems.append(RecipientProblem(recipient.row, recipient.phone, mismatch))
+                problems.append(RecipientProblem(row, phone, mismatch))
         if len(problems) >= limit:
             break
     return problems
+
+
+def _can_miss_a_field(message: str) -> bool:
+    """Whether some recipient's fields could leave a `{{field}}` without any value."""
+    return any(match.group(2) is None for match in FIELD_RE.finditer(message))
 
 
 def campaign_launch(*, campaign: Campaign) -> Campaign:

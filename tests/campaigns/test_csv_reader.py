@@ -90,3 +90,15 @@ def test_it_streams_without_reading_everything_first():
 def test_a_file_that_ends_inside_a_character_is_not_utf8():
     layout, _ = open_rows(io.BytesIO(b"phone,name\xf0\x9f"))
     assert layout.encoding == "cp1252"
+
+
+def test_a_row_with_bytes_that_are_not_text_is_reported_and_blank_lines_skipped():
+    # Beyond the part read to detect the encoding, so the file is taken as UTF-8.
+    filler = b"".join(b"98%08d,Name\n" % i for i in range(7000))
+    data = b"phone,name\n" + filler + b"\n  ,  \n9876543210,Jos\xe9\n9876543211,Ok\n"
+    _, rows = read(data)
+    tail = list(rows)[-2:]
+    assert [(r.number, r.error) for r in tail] == [
+        (7004, "Contains characters that are not valid text in this file's encoding."),
+        (7005, ""),
+    ]

@@ -140,3 +140,28 @@ def test_a_background_import_that_finds_a_broken_row_keeps_nothing(campaign, set
     assert upload.status == "failed"
     assert "Row 3002: a quote opens here" in upload.error
     assert (upload.rows_accepted, upload.recipients.count()) == (0, 0)
+
+
+def test_a_number_repeated_in_a_later_chunk_is_a_duplicate_of_its_first_row(campaign, monkeypatch):
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    OptOut.objects.create(phone="+919876500004")
+    data = "phone,name\n9876500001,A\n9876500002,B\n9876500003,C\n+91 98765 00001,D\n9876500004,E\n"
+    upload = services.upload_create(campaign=campaign, file=csv_file(data))
+    assert (upload.rows_total, upload.rows_accepted, upload.rows_rejected) == (5, 3, 2)
+    assert errors_of(upload) == [(5, "Duplicate of row 2."), (6, "Opted out (replied STOP).")]
+    assert Recipient.objects.get(phone="+919876500001").fields == {
+        "phone": "9876500001",
+        "name": "A",
+    }
+
+
+def test_every_field_is_kept_as_text_for_personalisation(campaign):
+    data = 'phone,first_name,note\n9876500001,Zoë,"says ""hi"", \\\\ and {{x}}"\n'
+    services.upload_create(campaign=campaign, file=csv_file(data))
+    recipient = Recipient.objects.get()
+    assert recipient.fields == {
+        "phone": "9876500001",
+        "first_name": "Zoë",
+        "note": 'says "hi", \\\\ and {{x}}',
+    }
+    assert (recipient.row, recipient.upload.original_name) == (2, "list.csv")
