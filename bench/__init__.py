@@ -1,0 +1,1 @@
+"""Benchmarks of smsgateway through its real interfaces: see bench/README.md."""

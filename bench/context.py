@@ -1,0 +1,79 @@
+"""What every scenario is given: the running servers, the API token, the sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .servers import FakeProvider, Stack, WebSettings
+
+# Every scenario, in the order they run (bench/scenarios has what each one does).
+SCENARIO_NAMES = (
+    "dispatch_batch",
+    "dispatch_single_100ms",
+    "dispatch_single_0ms",
+    "dlr_single",
+    "dlr_batch",
+    "csv_import",
+    "dashboard",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    dispatch_batch: int = 100_000
+    batch_size: int = 1000
+    dispatch_single: int = 20_000
+    dlr_single: int = 20_000
+    dlr_batch: int = 100_000
+    dlr_batch_size: int = 500
+    csv_rows: int = 1_000_000
+    dashboard_messages: int = 1_000_000
+    page_requests: int = 50
+    page_warmup: int = 3
+
+
+FULL = Sizes()
+# Tiny, so CI proves every path works end to end in seconds; no target is judged.
+SMOKE = Sizes(
+    dispatch_batch=200,
+    batch_size=50,
+    dispatch_single=200,
+    dlr_single=200,
+    dlr_batch=1_000,
+    csv_rows=2_000,
+    dashboard_messages=20_000,
+    page_requests=5,
+    page_warmup=1,
+)
+
+
+@dataclass
+class Context:
+    database: str  # "sqlite" or "postgres"
+    stack: Stack
+    fake: FakeProvider
+    user: Any
+    token: str
+    sizes: Sizes
+    workdir: Path
+    env: dict[str, str]
+    web_settings: WebSettings
+    db_workers: int
+    smoke: bool
+    _api: requests.Session | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    @property
+    def api(self) -> requests.Session:
+        """A keep-alive session that authenticates with the bench user's API token."""
+        if self._api is None:
+            self._api = requests.Session()
+            self._api.headers["Authorization"] = f"Token {self.token}"
+        return self._api
