@@ -222,3 +222,31 @@ def test_a_task_of_a_dead_worker_is_run_again(settings):
     for task, status in ((orphan, "READY"), (busy, "RUNNING"), (batch, "RUNNING")):
         task.refresh_from_db()
         assert task.status == status
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection
+def test_a_worker_refused_by_the_database_waits_puts_its_task_back_and_carries_on(monkeypatch):
+    from django_tasks_db.management.commands import db_worker as upstream
+
+    from providers.management.commands import db_worker
+
+    own = _running_task("worker-under-test", 0)
+    other = _running_task("another-worker", 0)
+    runs: list[str] = []
+    sleeps: list[float] = []
+
+    def run(self):
+        runs.append(self.worker_id)
+        if len(runs) == 1:  # SQLite locked for longer than the busy timeout, say
+            raise OperationalError("database is locked")
+
+    monkeypatch.setattr(upstream.Worker, "run", run)
+    monkeypatch.setattr(db_worker.time, "sleep", sleeps.append)
+
+    call_command("db_worker", "--batch", "--worker-id=worker-under-test", "--no-reload")
+
+    assert runs == ["worker-under-test", "worker-under-test"]  # it did not die
+    assert sleeps == [db_worker.RESUME_DELAY]
+    own.refresh_from_db()
+    other.refresh_from_db()
+    assert (own.status, other.status) == ("READY", "RUNNING")

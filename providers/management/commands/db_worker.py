@@ -10,7 +10,9 @@ minute by default),
 - requeues tasks and messages abandoned by a worker that died (tasks left RUNNING,
   messages left in `sending`),
 
-so recovery needs no cron job and no one to remember it.
+so recovery needs no cron job and no one to remember it. A database that refuses for a
+while (SQLite locked for longer than its busy timeout, PostgreSQL restarting) does not
+end the worker either: it waits, puts back the task it was running, and carries on.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.utils import OperationalError
 from django.utils import timezone
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django.utils.crypto import get_random_string
+from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+from django_tasks_db.models import DBTaskResult
 
 from providers import health, services
 
@@ -35,6 +41,8 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL = 60.0
 # How long a stopping worker waits for a housekeeping round in progress to finish.
 HOUSEKEEPING_STOP_TIMEOUT = 5.0
+# How long a worker waits after the database refused it before it tries again.
+RESUME_DELAY = 5.0
 
 
 def housekeeping(
@@ -74,6 +82,22 @@ def _run(steps: list[Callable[[], object]]) -> None:
             connection.close()
 
 
+def tasks_requeue_own(*, worker_id: str) -> int:
+    """Put back the tasks this worker left RUNNING when the database failed under it.
+
+    Nothing of this process runs them any more; like any task they may run again
+    (messages are claimed with one atomic UPDATE).
+    """
+    requeued = 0
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+    for task in running.only("id", "worker_ids"):
+        if task.worker_ids and task.worker_ids[-1] == worker_id:
+            requeued += DBTaskResult.objects.filter(
+                id=task.id, status=TaskResultStatus.RUNNING
+            ).update(status=TaskResultStatus.READY, started_at=None)
+    return requeued
+
+
 class Command(DbWorkerCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
@@ -92,7 +116,15 @@ class Command(DbWorkerCommand):
             )
             thread.start()
         try:
-            super().handle(*args, **options)
+            while True:
+                try:
+                    super().handle(*args, **options)
+                    return
+                except OperationalError:
+                    logger.exception("worker lost the database; resuming in %s s", RESUME_DELAY)
+                    connection.close()
+                    time.sleep(RESUME_DELAY)
+                    _run([lambda: tasks_requeue_own(worker_id=options.get("worker_id", ""))])
         finally:
             stop.set()
             if thread is not None:
