@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from providers import services as provider_services
+from providers.bulk import messages_insert
 from providers.models import Message
 
 from .models import Campaign, Recipient
@@ -31,8 +32,10 @@ logger = logging.getLogger(__name__)
 CampaignStatus = Campaign.Status
 MessageStatus = Message.Status
 IST = ZoneInfo("Asia/Kolkata")
-CREATE_CHUNK = 2000
-MESSAGES_PER_TASK = 1000
+CREATE_CHUNK = 5000
+MESSAGES_PER_TASK = 5000
+THROTTLED_PER_TASK = 1000
+MIN_BATCHES_IN_FLIGHT = 4
 # How often a running campaign looks for due retries and for the end of sending.
 CHECK_INTERVAL = timedelta(seconds=5)
 
@@ -44,31 +47,51 @@ def campaign_prepare(*, campaign_id: int) -> None:
         return
     variables = campaign_variables(campaign)
     used = set(campaign.provider.custom_placeholders)
-    variables = {name: value for name, value in variables.items() if name in used}
+    shared = {
+        "provider_id": campaign.provider_id,
+        "template_id": campaign.template_id,
+        "variables": {name: value for name, value in variables.items() if name in used},
+        "campaign_ref": str(campaign.id),
+        "created_by_id": campaign.created_by_id,
+    }
     pending = Recipient.objects.filter(campaign=campaign, message__isnull=True).order_by("id")
+    last = 0
     while True:
-        recipients = list(pending[:CREATE_CHUNK])
+        recipients = list(
+            pending.filter(id__gt=last).values_list("id", "phone", "fields")[:CREATE_CHUNK]
+        )
         if not recipients:
             break
-        messages = [
-            Message(
-                id=uuid.uuid4(),
-                provider=campaign.provider,
-                to=recipient.phone,
-                body=personalise(campaign.message, recipient.fields),
-                template_id=campaign.template_id,
-                variables=variables,
-                campaign_ref=str(campaign.id),
-                created_by=campaign.created_by,
-            )
-            for recipient in recipients
+        last = recipients[-1][0]
+        rows = [
+            (uuid.uuid4(), phone, personalise(campaign.message, fields))
+            for _, phone, fields in recipients
         ]
         with transaction.atomic():
-            Message.objects.bulk_create(messages)
-            for recipient, message in zip(recipients, messages, strict=True):
-                recipient.message_id = message.id
-            Recipient.objects.bulk_update(recipients, ["message"])
+            messages_insert(rows=rows, shared=shared)
+            _link_recipients([r[0] for r in recipients], [row[0] for row in rows])
     campaign_enqueue_pending(campaign_id=campaign.id)
+
+
+def _link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> None:
+    """Point each recipient at its message: one statement, not one UPDATE per row."""
+    table = connection.ops.quote_name(Recipient._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} AS r SET message_id = v.m"
+                " FROM unnest(%s::bigint[], %s::uuid[]) AS v(i, m) WHERE r.id = v.i",
+                [recipient_ids, message_ids],
+            )
+        else:
+            pk = Message._meta.pk
+            cursor.executemany(
+                f"UPDATE {table} SET message_id = %s WHERE id = %s",
+                [
+                    (pk.get_db_prep_value(m, connection), i)
+                    for i, m in zip(recipient_ids, message_ids, strict=True)
+                ],
+            )
 
 
 def campaign_enqueue_pending(*, campaign_id: int) -> None:
@@ -96,10 +119,13 @@ def campaign_enqueue_pending(*, campaign_id: int) -> None:
 
 def _task_size(campaign: Campaign) -> int:
     provider = campaign.provider
+    # Unthrottled, a big task keeps many requests in flight; throttled, a small one keeps
+    # a worker from being held for long by one slow campaign.
+    size = MESSAGES_PER_TASK if throttle_rate(campaign) is None else THROTTLED_PER_TASK
     if provider.batch_enabled:
-        # Whole batches per task, at least MESSAGES_PER_TASK messages.
-        return max(1, MESSAGES_PER_TASK // provider.batch_size) * provider.batch_size
-    return MESSAGES_PER_TASK
+        # Whole batches per task.
+        return max(1, size // provider.batch_size) * provider.batch_size
+    return size
 
 
 def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
@@ -142,22 +168,32 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
     group_size = provider.batch_size if provider.batch_enabled else 1
     if rate is not None:
         group_size = max(1, min(group_size, int(rate)))
-    concurrency = settings.SMSGATEWAY_SEND_CONCURRENCY
-    # Work in slices so that pause and cancel take effect within a slice.
-    slice_size = group_size * (concurrency if rate is None else 1)
-    for start in range(0, len(ids), slice_size):
-        batch = ids[start : start + slice_size]
-        if rate is not None:
-            # Wait for the slot before claiming: nothing sits in `sending` meanwhile.
-            _wait_until(throttle_reserve(campaign_id=campaign_id, count=len(batch), rate=rate))
-        if (start or rate is not None) and not _still_running(campaign_id):
-            return
-        claimed = provider_services.messages_claim(message_ids=batch)
-        groups = [claimed[i : i + group_size] for i in range(0, len(claimed), group_size)]
-        provider_services.messages_send_groups(
-            provider=provider, groups=groups, concurrency=concurrency if rate is None else 1
-        )
+    concurrency = requests_in_flight(group_size) if rate is None else 1
+    # Claim a few requests' worth at a time, as room frees up: little sits in `sending`,
+    # and a pause or cancel takes effect at the next claim.
+    step = max(1, concurrency // 2)
+    position = 0
+    with provider_services.GroupSender(provider=provider, concurrency=concurrency) as sender:
+        while position < len(ids):
+            room = sender.wait_for_room(step)
+            batch = ids[position : position + room * group_size]
+            if rate is not None:
+                # Wait for the slot before claiming: nothing sits in `sending` meanwhile.
+                _wait_until(throttle_reserve(campaign_id=campaign_id, count=len(batch), rate=rate))
+            if (position or rate is not None) and not _still_running(campaign_id):
+                return
+            position += len(batch)
+            claimed = provider_services.messages_claim(message_ids=batch, provider=provider)
+            sender.submit([claimed[i : i + group_size] for i in range(0, len(claimed), group_size)])
     campaign_check_complete(campaign_id=campaign_id)
+
+
+def requests_in_flight(group_size: int) -> int:
+    """Requests a task keeps in flight: SMSGATEWAY_SEND_CONCURRENCY counts messages, so
+    a batch provider is not sent hundreds of 1,000-record requests at once; a few stay in
+    flight so that recording one batch overlaps sending the next."""
+    limit = settings.SMSGATEWAY_SEND_CONCURRENCY
+    return min(limit, max(MIN_BATCHES_IN_FLIGHT, limit // group_size))
 
 
 def _still_running(campaign_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""Writes in the delivery layer: messages, sending, test SMS, delivery reports."""
+"""Writes in the delivery layer: messages, sending, test SMS (delivery reports: reports.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,13 +14,16 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import phones, transport
-from .error_codes import failure_meaning
-from .models import DeliveryReport, Message, MessageEvent, OptOut, Provider, new_callback_token
-from .rendering import RenderError, render_request
+from .bulk import events_insert
+from .models import Message, MessageEvent, OptOut, Provider, new_callback_token
+from .rendering import RenderedRequest, RenderError, render_request
+from .reports import Report as Report
+from .reports import report_apply as report_apply
+from .reports import reports_apply as reports_apply
 from .transport import ErrorKind, SendResult
 
 logger = logging.getLogger(__name__)
@@ -27,7 +31,6 @@ logger = logging.getLogger(__name__)
 Status = Message.Status
 # The longest Retry-After a provider's 429 or 503 is obeyed for.
 RETRY_AFTER_LIMIT = 3600.0
-OPT_OUT_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "END", "QUIT", "CANCEL", "OPTOUT"}
 
 
 # ---------------------------------------------------------------- messages
@@ -161,18 +164,42 @@ def message_send(*, message_id: str | uuid.UUID, retry: bool = True) -> SendResu
     return messages_send_claimed(provider=claimed[0].provider, messages=claimed, retry=retry)[0]
 
 
-def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Message]:
+def messages_claim(
+    *, message_ids: Sequence[str | uuid.UUID], provider: Provider | None = None
+) -> list[Message]:
     """Claim the due, queued messages among these ids for sending; returns the ones won.
 
     One UPDATE from `queued` to `sending` tagged with a fresh claim token: whatever
     another worker claimed first is simply not among the rows this claim finds.
+    With `provider` given, the messages are that provider's and it is not loaded again.
     """
     token = uuid.uuid4()
     now = timezone.now()
     Message.objects.filter(id__in=list(message_ids), status=Status.QUEUED).filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     ).update(status=Status.SENDING, claim=token, updated_at=now)
-    return list(Message.objects.filter(claim=token).select_related("provider"))
+    if provider is None:
+        return list(Message.objects.filter(claim=token).select_related("provider"))
+    claimed = list(
+        Message.objects.filter(claim=token).only(*SEND_FIELDS).order_by("created_at", "id")
+    )
+    for message in claimed:
+        message.provider = provider
+    return claimed
+
+
+# What rendering and recording a send need: loading only these keeps bulk claims cheap.
+SEND_FIELDS = (
+    "id",
+    "provider_id",
+    "to",
+    "body",
+    "template_id",
+    "variables",
+    "campaign_ref",
+    "attempts",
+    "status",
+)
 
 
 def messages_send_claimed(
@@ -183,36 +210,108 @@ def messages_send_claimed(
     With `retry` off, a transient failure fails the messages at once (a test SMS).
     """
     result, masked = _request_and_send(provider, messages)
-    for message in messages:
-        _record_attempt(message, result, masked, retry=retry)
+    messages_record(outcomes=[Outcome(list(messages), result, masked)], retry=retry)
     return [result] * len(messages)
 
 
-def messages_send_groups(
-    *, provider: Provider, groups: Sequence[Sequence[Message]], concurrency: int
-) -> None:
-    """Send several groups of claimed messages, up to `concurrency` requests in flight.
+@dataclass
+class Outcome:
+    """One request's messages and what came of it."""
 
-    Only the HTTP runs in threads; every database write stays in the calling thread.
+    messages: list[Message]
+    result: SendResult
+    masked_request: dict[str, Any]
+
+
+class GroupSender:
+    """Sends groups of claimed messages over the bulk transport and records the outcomes.
+
+    Requests run in a background event loop; rendering and every database write stay in
+    the calling thread, and outcomes are recorded in sets as they come back.
+    `wait_for_room` lets a caller claim only what can be sent at once, so that little sits
+    in `sending` and a pause takes effect at the next claim.
     """
-    from concurrent.futures import ThreadPoolExecutor
 
-    if len(groups) <= 1 or concurrency <= 1:
-        for group in groups:
-            messages_send_claimed(provider=provider, messages=group)
-        return
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
-        futures = [pool.submit(_request_and_send, provider, group) for group in groups]
-        for group, future in zip(groups, futures, strict=True):
-            result, masked = future.result()
-            for message in group:
-                _record_attempt(message, result, masked)
+    def __init__(self, *, provider: Provider, concurrency: int) -> None:
+        from .async_transport import Sender
+
+        self.provider = provider
+        self.concurrency = max(1, concurrency)
+        self._sender = Sender(concurrency=self.concurrency)
+        self._in_flight: dict[Future[SendResult], tuple[list[Message], RenderedRequest]] = {}
+
+    def __enter__(self) -> GroupSender:
+        self._sender.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            while self._in_flight:
+                self._collect(wait_for=len(self._in_flight))
+        finally:
+            self._sender.__exit__(*exc_info)
+
+    @property
+    def room(self) -> int:
+        """How many more requests may start now."""
+        return self.concurrency - len(self._in_flight)
+
+    def submit(self, groups: Sequence[Sequence[Message]]) -> None:
+        """Render and start one request per group (waiting for room as needed)."""
+        remaining = [list(group) for group in groups]
+        while remaining:
+            room = self.wait_for_room(1)
+            now, remaining = remaining[:room], remaining[room:]
+            started: list[tuple[list[Message], RenderedRequest]] = []
+            failed: list[Outcome] = []
+            for messages in now:
+                try:
+                    started.append((messages, render_request(self.provider, messages)))
+                except RenderError as exc:
+                    result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
+                    failed.append(Outcome(messages, result, {}))
+            futures = self._sender.submit([request for _, request in started])
+            self._in_flight.update(zip(futures, started, strict=True))
+            self._record(failed)
+
+    def wait_for_room(self, requests: int) -> int:
+        """Record finished requests until `requests` more may start; returns the room."""
+        needed = min(requests, self.concurrency)
+        if self.room < needed:
+            self._collect(wait_for=needed - self.room)
+        return self.room
+
+    def _collect(self, *, wait_for: int) -> None:
+        finished: list[Future[SendResult]] = []
+        pending = set(self._in_flight)
+        while len(finished) < wait_for and pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished.extend(done)
+        outcomes = []
+        for future in finished:
+            messages, request = self._in_flight.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:
+                # A fault the transport did not foresee: the request may or may not have
+                # gone out, as after a timeout, so it is recorded (and retried) like one.
+                logger.exception("sending to %s failed unexpectedly", self.provider.nickname)
+                result = SendResult(ok=False, error_kind=ErrorKind.CONNECTION, error=str(exc))
+            # The provider may echo a credential back; it must not reach our records.
+            result.response = transport_mask(result.response, request.secrets)
+            result.error = transport_mask(result.error, request.secrets)
+            outcomes.append(Outcome(messages, result, request.masked()))
+        self._record(outcomes)
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            messages_record(outcomes=outcomes)
 
 
 def _request_and_send(
     provider: Provider, messages: Sequence[Message]
 ) -> tuple[SendResult, dict[str, Any]]:
-    """Render and send one request; no database access (safe in a thread)."""
+    """Render and send one request (the single-call transport); no database access."""
     try:
         request = render_request(provider, messages)
     except RenderError as exc:
@@ -230,74 +329,146 @@ def transport_mask(text: str, secrets: Sequence[str]) -> str:
     return mask_secrets(text, secrets) if text else text
 
 
-def _record_attempt(
-    message: Message, result: SendResult, masked_request: dict[str, Any], *, retry: bool = True
-) -> None:
+# A batch request's body and answer are kept once, on its first message's event; the
+# others point there (1,000 copies of a 1,000-record body would dwarf the messages).
+SHARED_RESPONSE_CHARS = 500
+UPDATE_CHUNK = 5000
+
+
+def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
+    """Record send outcomes: one UPDATE per outcome set and the events in bulk.
+
+    Only messages still in `sending` change: a DLR that already moved one on wins.
+    """
     now = timezone.now()
-    attempts = message.attempts + 1
-    event = MessageEvent(
-        message_id=message.id,
-        source=MessageEvent.Source.SEND,
-        http_status=result.http_status,
-        duration_ms=result.duration_ms,
-        data={"request": masked_request, "response": result.response, "attempt": attempts},
-    )
-    base = Message.objects.filter(id=message.id, status=Status.SENDING)
+    submitted: list[uuid.UUID] = []
+    events: list[tuple[Any, ...]] = []
+    later: list[tuple[uuid.UUID, datetime]] = []
     with transaction.atomic():
-        if result.ok:
-            # A DLR may already have moved it on (delivered/failed): then this changes nothing.
+        for outcome in outcomes:
+            result = outcome.result
+            if result.ok:
+                submitted.extend(message.id for message in outcome.messages)
+            else:
+                retrying = [
+                    message
+                    for message in outcome.messages
+                    if retry
+                    and result.transient
+                    and message.attempts + 1 < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS
+                ]
+                if retrying:
+                    retry_at = _record_retry(retrying, result, now)
+                    later += [(m.id, retry_at) for m in retrying if not m.campaign_ref]
+                again = {m.id for m in retrying}
+                _record_failure([m for m in outcome.messages if m.id not in again], result, now)
+            for position, message in enumerate(outcome.messages):
+                events.append(_send_event(outcome, position, message))
+        for start in range(0, len(submitted), UPDATE_CHUNK):
             # An earlier attempt's error no longer describes the message.
-            base.update(
+            Message.objects.filter(
+                id__in=submitted[start : start + UPDATE_CHUNK], status=Status.SENDING
+            ).update(
                 status=Status.SUBMITTED,
-                attempts=attempts,
+                attempts=F("attempts") + 1,
                 submitted_at=now,
                 updated_at=now,
                 error_code="",
                 error_description="",
             )
-            event.status = Status.SUBMITTED
-            event.description = f"Accepted by the provider (HTTP {result.http_status})"
-        elif retry and result.transient and attempts < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS:
-            delay = retry_delay(attempts, result.retry_after)
-            retry_at = now + timedelta(seconds=delay)
-            base.update(
-                status=Status.QUEUED,
-                attempts=attempts,
-                next_attempt_at=retry_at,
-                error_code=result.error_kind,
-                error_description=result.error,
-                updated_at=now,
-            )
-            event.status = Status.QUEUED
-            event.code = result.error_kind
-            event.description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"
-            event.data["retry_in_seconds"] = round(delay, 3)
-            # A bulk sender (campaign_ref set) retries its own messages, so that its
-            # pause, throttle and quiet hours also hold for retries.
-            if not message.campaign_ref:
-                _enqueue_send(message.id, run_after=retry_at)
-        else:
-            base.update(
-                status=Status.FAILED,
-                attempts=attempts,
-                error_code=result.error_kind,
-                error_description=result.error,
-                completed_at=now,
-                updated_at=now,
-            )
-            event.status = Status.FAILED
-            event.code = result.error_kind
-            suffix = " (retries exhausted)" if retry and result.transient else ""
-            event.description = f"{result.error_title}: {result.error}{suffix}"
-        event.save()
-    logger.info(
-        "message %s attempt %s: %s %s",
-        message.id,
-        attempts,
-        event.status,
-        result.http_status or result.error_kind,
-        extra={"message_id": str(message.id), "attempt": attempts, "status": event.status},
+        events_insert(rows=events, shared={"source": MessageEvent.Source.SEND})
+    for message_id, retry_at in later:
+        # A bulk sender (campaign_ref set) retries its own messages, so that its pause,
+        # throttle and quiet hours also hold for retries; the rest get a task each.
+        _enqueue_send(message_id, run_after=retry_at)
+    _log_outcomes(outcomes, events)
+
+
+def _record_retry(messages: list[Message], result: SendResult, now: datetime) -> datetime:
+    # One delay per request: a batch's messages go back together.
+    delay = retry_delay(messages[0].attempts + 1, result.retry_after)
+    retry_at = now + timedelta(seconds=delay)
+    Message.objects.filter(id__in=[m.id for m in messages], status=Status.SENDING).update(
+        status=Status.QUEUED,
+        attempts=F("attempts") + 1,
+        next_attempt_at=retry_at,
+        error_code=result.error_kind,
+        error_description=result.error,
+        updated_at=now,
     )
+    for message in messages:
+        message._retry_delay = delay  # type: ignore[attr-defined]
+    return retry_at
+
+
+def _record_failure(messages: list[Message], result: SendResult, now: datetime) -> None:
+    if not messages:
+        return
+    Message.objects.filter(id__in=[m.id for m in messages], status=Status.SENDING).update(
+        status=Status.FAILED,
+        attempts=F("attempts") + 1,
+        error_code=result.error_kind,
+        error_description=result.error,
+        completed_at=now,
+        updated_at=now,
+    )
+
+
+def _send_event(outcome: Outcome, position: int, message: Message) -> tuple[Any, ...]:
+    """The send event of one message, as a row of bulk.EVENT_FIELDS."""
+    result = outcome.result
+    attempts = message.attempts + 1
+    data: dict[str, Any] = {"attempt": attempts}
+    if position == 0:
+        data.update(request=outcome.masked_request, response=result.response)
+    else:
+        response = result.response
+        if len(response) > SHARED_RESPONSE_CHARS:
+            response = response[:SHARED_RESPONSE_CHARS] + " [truncated]"
+        first = outcome.messages[0].id
+        data.update(response=response, batch={"size": len(outcome.messages), "first": str(first)})
+    delay = getattr(message, "_retry_delay", None)
+    code = result.error_kind
+    if result.ok:
+        status = Status.SUBMITTED
+        description = f"Accepted by the provider (HTTP {result.http_status})"
+    elif delay is not None:
+        status = Status.QUEUED
+        description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"
+        data["retry_in_seconds"] = round(delay, 3)
+    else:
+        status = Status.FAILED
+        exhausted = result.transient and attempts >= settings.SMSGATEWAY_MAX_SEND_ATTEMPTS
+        suffix = " (retries exhausted)" if exhausted else ""
+        description = f"{result.error_title}: {result.error}{suffix}"
+    return (message.id, status, code, description, result.http_status, result.duration_ms, data)
+
+
+def _log_outcomes(outcomes: Sequence[Outcome], events: list[tuple[Any, ...]]) -> None:
+    """One line per failed request; accepted messages in one line per set (their events
+    hold each message's details, and a line per message would cost more than its send)."""
+    position = 0
+    accepted = requests = 0
+    for outcome in outcomes:
+        first = outcome.messages[0]
+        status = events[position][1]
+        position += len(outcome.messages)
+        if outcome.result.ok and len(outcomes) > 1:
+            accepted += len(outcome.messages)
+            requests += 1
+            continue
+        more = len(outcome.messages) - 1
+        logger.info(
+            "message %s attempt %s: %s %s%s",
+            first.id,
+            first.attempts + 1,
+            status,
+            outcome.result.http_status or outcome.result.error_kind,
+            f" (and {more} more in the same request)" if more else "",
+            extra={"message_id": str(first.id), "attempt": first.attempts + 1, "status": status},
+        )
+    if accepted:
+        logger.info("%s messages submitted in %s requests", accepted, requests)
 
 
 def messages_requeue_stuck(*, older_than: timedelta | None = None) -> int:
@@ -419,122 +590,6 @@ def test_sms_send(
         error=error,
         error_kind=outcome.error_kind,
     )
-
-
-# ---------------------------------------------------------------- delivery reports
-
-
-@dataclass
-class Report:
-    """One delivery report, whatever format it arrived in.
-
-    `status` is what the report means for the message: delivered, failed, submitted
-    (accepted but not final), or "" for events that do not change the status
-    (replies, clicks).
-    """
-
-    message_ref: str
-    event: str
-    status: str = ""
-    code: str = ""
-    description: str = ""
-    occurred_at: datetime | None = None
-    reply_text: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-def report_apply(*, provider: Provider, report: Report) -> str:
-    """Apply one report to the message it names; returns the DeliveryReport outcome.
-
-    Terminal statuses never regress; the same report twice changes the status once
-    (the change is one conditional UPDATE).
-    """
-    Outcome = DeliveryReport.Outcome
-    message = _message_for_ref(provider, report.message_ref)
-    audit = DeliveryReport(
-        provider=provider,
-        message=message,
-        message_ref=report.message_ref[:100],
-        event=report.event[:32],
-        code=report.code[:32],
-        description=report.description,
-        occurred_at=report.occurred_at,
-        raw=report.raw,
-    )
-    if message is None:
-        audit.outcome = Outcome.UNKNOWN_MESSAGE
-        audit.save()
-        return audit.outcome
-
-    description = report.description
-    if report.status == Status.FAILED and not description:
-        description = failure_meaning(report.code)
-    audit.description = description
-    now = timezone.now()
-    with transaction.atomic():
-        if report.status in (Status.DELIVERED, Status.FAILED):
-            changes: dict[str, Any] = {
-                "status": report.status,
-                "completed_at": now,
-                "updated_at": now,
-            }
-            if report.status == Status.FAILED:
-                changes.update(error_code=report.code, error_description=description)
-            changed = (
-                Message.objects.filter(id=message.id)
-                .exclude(status__in=Message.TERMINAL)
-                .update(**changes)
-            )
-        elif report.status == Status.SUBMITTED:
-            changed = Message.objects.filter(
-                id=message.id, status__in=[Status.QUEUED, Status.SENDING]
-            ).update(status=Status.SUBMITTED, submitted_at=now, updated_at=now)
-        else:
-            changed = 0
-        if changed:
-            audit.outcome = Outcome.APPLIED
-        elif report.status:
-            current = Message.objects.values_list("status", flat=True).get(id=message.id)
-            audit.outcome = Outcome.DUPLICATE if current == report.status else Outcome.IGNORED
-        else:
-            audit.outcome = Outcome.RECORDED
-        audit.save()
-        MessageEvent.objects.create(
-            message=message,
-            source=MessageEvent.Source.DLR,
-            status=report.status if changed else "",
-            code=report.code[:32],
-            description=_report_description(report, description, audit.outcome),
-            data=report.raw,
-        )
-        if report.event == "replied" and report.reply_text.strip().upper() in OPT_OUT_WORDS:
-            OptOut.objects.get_or_create(
-                phone=message.to,
-                defaults={
-                    "source": f"reply via {provider.nickname}",
-                    "text": report.reply_text[:512],
-                },
-            )
-    return audit.outcome
-
-
-def _report_description(report: Report, description: str, outcome: str) -> str:
-    text = description or report.event
-    if report.event == "replied":
-        text = f"Reply: {report.reply_text}"
-    if outcome == DeliveryReport.Outcome.IGNORED:
-        text += " (ignored: the message already has a final status)"
-    elif outcome == DeliveryReport.Outcome.DUPLICATE:
-        text += " (duplicate)"
-    return text
-
-
-def _message_for_ref(provider: Provider, ref: str) -> Message | None:
-    try:
-        message_id = uuid.UUID(str(ref).strip())
-    except ValueError:
-        return None
-    return Message.objects.filter(id=message_id, provider=provider).first()
 
 
 # ---------------------------------------------------------------- providers

@@ -1,4 +1,7 @@
-"""All outbound HTTP to providers goes through here.
+"""Outbound HTTP to providers for single calls (the test SMS, one message at a time).
+
+Bulk sending goes through `async_transport`, which keeps these same rules and shares
+`check_endpoint`, `address_allowed`, `resolve` and `classify` with this module.
 
 - Only http/https; https unless SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS is on.
 - The resolved address is checked at connect time (after DNS, on every connection,
@@ -144,7 +147,8 @@ def close_sessions() -> None:
 def session_for(provider_id: int) -> requests.Session:
     session = _sessions.get(provider_id)
     if session is None:
-        session = _sessions[provider_id] = new_session(settings.SMSGATEWAY_SEND_CONCURRENCY)
+        # Single calls only (bulk sending has its own transport): a small pool will do.
+        session = _sessions[provider_id] = new_session()
     return session
 
 
@@ -253,11 +257,29 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
         return _failure(_connection_kind(exc), _reason(exc), started)
     except (requests.exceptions.RequestException, urllib3_exceptions.HTTPError) as exc:
         return _failure(ErrorKind.CONNECTION, _reason(exc), started)
-    duration_ms = int((time.monotonic() - started) * 1000)
-    text = _decode(raw[:MAX_RESPONSE_BYTES], response.encoding)
+    return classify(
+        status=response.status_code,
+        raw=raw,
+        encoding=response.encoding,
+        retry_after=response.headers.get("Retry-After"),
+        location=response.headers.get("Location", ""),
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def classify(
+    *,
+    status: int,
+    raw: bytes,
+    encoding: str | None,
+    retry_after: str | None,
+    location: str,
+    duration_ms: int,
+) -> SendResult:
+    """The outcome of an HTTP answer (shared by this transport and the bulk one)."""
+    text = _decode(raw[:MAX_RESPONSE_BYTES], encoding)
     if len(raw) > MAX_RESPONSE_BYTES:
         text += " [truncated]"
-    status = response.status_code
     result = SendResult(
         ok=200 <= status < 300, http_status=status, response=text, duration_ms=duration_ms
     )
@@ -267,12 +289,11 @@ def send(request: RenderedRequest, *, session: requests.Session) -> SendResult:
         result.error_kind = ErrorKind.AUTH
     elif status == 429:
         result.error_kind = ErrorKind.RATE_LIMITED
-        result.retry_after = _retry_after(response.headers.get("Retry-After"))
+        result.retry_after = _retry_after(retry_after)
     elif status >= 500 or status == 408:
         result.error_kind = ErrorKind.SERVER_ERROR
     elif 300 <= status < 400:
         result.error_kind = ErrorKind.REDIRECT
-        location = response.headers.get("Location", "")
         result.error = f"HTTP {status} to {location}: point the endpoint at the final URL."
         return result
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.models import Message
-from providers.services import Report
+from providers.reports import Report
 
 from .base import MalformedBody, Parsed, load_json, parse_time, text
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from providers.models import DeliveryReport, Message
-from providers.services import Report
+from providers.reports import Report
 
 from .base import MalformedBody, parse_time, text
 

@@ -2,8 +2,8 @@
 
 Thin: find the provider by its secret token (and check its basic auth, when it has
 one), read the body in the provider's DLR
-format, apply each report with `services.report_apply`, and answer the way that
-format's senders expect. Bad input gets a 4xx, never a 500.
+format, apply its reports as one set with `reports.reports_apply`, and answer the way
+that format's senders expect. Bad input gets a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from providers import services
+from providers import reports
 from providers.models import DeliveryReport, Provider, callback_token_digest
 
 from . import clevertap, custom, params, sinch_rest
@@ -33,6 +34,14 @@ MAX_BODY_BYTES = 1024 * 1024
 # would make PostgreSQL raise instead of simply finding nothing.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Format = Provider.DlrFormat
+CALLBACK_FIELDS = (
+    "nickname",
+    "dlr_format",
+    "dlr_mapping",
+    "callback_token",
+    "callback_username",
+    "callback_password",
+)
 
 
 @csrf_exempt
@@ -62,7 +71,9 @@ def dlr_callback(request: HttpRequest, token: str) -> HttpResponse:
         return _failure(provider, 503, str(exc))
     processed, unprocessed = _apply(provider, parsed)
     status = "success" if not unprocessed else "partial" if processed else "fail"
-    logger.info(
+    # A busy provider calls hundreds of times a second: only what went wrong is news.
+    logger.log(
+        logging.INFO if unprocessed else logging.DEBUG,
         "DLR callback for provider %s: %s processed, %s unprocessed",
         provider.pk,
         processed,
@@ -79,10 +90,44 @@ def _provider_for_token(token: str) -> Provider | None:
     """
     if not TOKEN_RE.fullmatch(token):
         return None
-    provider = Provider.objects.filter(callback_token_digest=callback_token_digest(token)).first()
-    if provider is None or not hmac.compare_digest(provider.callback_token, token):
+    provider = _provider_by_digest(callback_token_digest(token))
+    if provider is None:
         return None
-    return provider
+    return provider if hmac.compare_digest(provider.callback_token, token) else None
+
+
+def _provider_by_digest(digest: str) -> Provider | None:
+    """The provider with only the callback's fields loaded: its sending credentials stay
+    encrypted.
+
+    Plain SQL: every callback asks this, and building the ORM's query cost more than
+    running it (about 0.15 ms of CPU against 0.05). The values go through the fields'
+    own converters (decryption, JSON), so the instance is the one the ORM would give.
+    """
+    fields = [Provider._meta.get_field(name) for name in ("id", *CALLBACK_FIELDS)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    digest_column = quote(Provider._meta.get_field("callback_token_digest").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(Provider._meta.db_table)} "  # noqa: S608
+            f"WHERE {digest_column} = %s",
+            [digest],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [_from_db(field, value) for field, value in zip(fields, row, strict=True)]
+    return Provider.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def _from_db(field: Any, value: Any) -> Any:
+    # The converters the ORM's compiler would run on this column: the backend's, the field's.
+    column = field.get_col(field.model._meta.db_table)
+    converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+    for converter in converters:
+        value = converter(value, column, connection)
+    return value
 
 
 def _basic_auth_ok(request: HttpRequest, provider: Provider) -> bool:
@@ -125,10 +170,10 @@ def _parse(provider: Provider, body: bytes) -> Parsed:
 def _apply(provider: Provider, parsed: Parsed) -> tuple[int, list[dict[str, Any]]]:
     unprocessed = [_unprocessed(error.code, error.error, error.record) for error in parsed.errors]
     processed = 0
-    for report in parsed.reports:
-        outcome = services.report_apply(provider=provider, report=report)
+    outcomes = reports.reports_apply(provider=provider, reports=parsed.reports)
+    for report, outcome in zip(parsed.reports, outcomes, strict=True):
         if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE:
-            # Stored for audit by report_apply, but the sender should know it matched nothing.
+            # Stored for audit by reports_apply, but the sender should know it matched nothing.
             unprocessed.append(_unprocessed(404, "unknown message id", report.raw))
         else:
             processed += 1
@@ -146,8 +191,9 @@ def _params_callback(request: HttpRequest, provider: Provider) -> HttpResponse:
         report = params.parse(values)
     except (MalformedBody, MultiPartParserError, SuspiciousOperation) as exc:
         return _failure(provider, 400, str(exc) or "unreadable parameters")
-    outcome = services.report_apply(provider=provider, report=report)
-    logger.info("DLR callback for provider %s: %s", provider.pk, outcome)
+    outcome = reports.report_apply(provider=provider, report=report)
+    level = logging.INFO if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE else logging.DEBUG
+    logger.log(level, "DLR callback for provider %s: %s", provider.pk, outcome)
     return HttpResponse(params.answer(values, outcome), content_type="text/plain")
 
 

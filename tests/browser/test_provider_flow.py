@@ -81,8 +81,8 @@ def test_a_marketer_adds_a_provider_and_sees_a_test_sms_delivered(
 
     # Fixed: the Sinch India shape, with the sandbox's credentials.
     editor.fill(payload_text())
-    page.get_by_label("Username").fill(settings.SMSGATEWAY_SANDBOX_USERNAME)
-    page.get_by_label("Password").fill(settings.SMSGATEWAY_SANDBOX_PASSWORD)
+    page.get_by_label("Username", exact=True).fill(settings.SMSGATEWAY_SANDBOX_USERNAME)
+    page.get_by_label("Password", exact=True).fill(settings.SMSGATEWAY_SANDBOX_PASSWORD)
     save(page)
 
     provider = Provider.objects.get()

@@ -250,6 +250,43 @@ def test_20000_reports_at_concurrency_32_are_each_applied_exactly_once(gunicorn,
     assert dlr_events.exclude(status="").count() == REPORTS
 
 
+def test_callbacks_of_500_reports_naming_the_same_messages_apply_each_once(gunicorn, provider):
+    # Every message is named by two callbacks at once, a delivery in one and a failure in
+    # the other, and the two sets list the messages in opposite orders: locks taken in
+    # report order would deadlock on PostgreSQL; a status changed twice would show here.
+    messages = Message.objects.bulk_create(
+        Message(provider=provider, to=f"+9197{i:08d}", status=Status.SUBMITTED)
+        for i in range(10_000)
+    )
+    ids = [str(m.id) for m in messages]
+    chunks = [ids[start : start + 500] for start in range(0, len(ids), 500)]
+
+    def callback(event: str, chunk: list[str]) -> bytes:
+        data = [{"ts": 1654512921, "meta": meta, "code": "901"} for meta in chunk]
+        return json.dumps([{"event": event, "data": data}]).encode()
+
+    bodies = [
+        body
+        for chunk in chunks
+        for body in (callback("delivered", chunk), callback("failed", chunk[::-1]))
+    ]
+    answers = post_concurrently(dlr_url(gunicorn, provider), bodies, concurrency=CONCURRENCY)
+
+    assert [answer.status for answer in answers] == [200] * len(bodies), answers[:3]
+    assert all(json.loads(answer.text)["processed"] == 500 for answer in answers)
+    assert_server_clean(gunicorn)
+    assert not Message.objects.filter(status=Status.SUBMITTED).exists()
+    applied = DeliveryReport.objects.filter(outcome=Outcome.APPLIED)
+    assert applied.count() == applied.values("message").distinct().count() == len(ids)
+    assert DeliveryReport.objects.count() == 2 * len(ids)
+    # The report that lost found a final status: ignored, never applied on top.
+    assert DeliveryReport.objects.filter(outcome=Outcome.IGNORED).count() == len(ids)
+    changes = MessageEvent.objects.filter(source=MessageEvent.Source.DLR).exclude(status="")
+    assert changes.count() == len(ids)
+    delivered = set(Message.objects.filter(status=Status.DELIVERED).values_list("id", flat=True))
+    assert delivered == set(applied.filter(event="delivered").values_list("message", flat=True))
+
+
 @pytest.mark.parametrize(
     "events",
     [["delivered"] * 20, ["delivered", "failed"] * 10],
