@@ -193,14 +193,14 @@ class Message(models.Model):
         ordering = ["-created_at"]
         # The dashboard reads a million messages through these without touching the
         # rows: counts by status, the log filtered by status newest first, failures by
-        # code, the recently active messages behind a provider's health, and a
-        # campaign's recent submissions and completions (send rate, chart).
+        # code, and a campaign's recent submissions and completions (send rate, chart).
+        # None is on updated_at: every status change rewrites it, and an index on it
+        # would cost a write on every send and delivery report.
         indexes = [
             models.Index(
                 fields=["provider", "status", "created_at"], name="message_provider_status_idx"
             ),
             models.Index(fields=["provider", "-created_at"]),
-            models.Index(fields=["provider", "updated_at"], name="message_provider_active_idx"),
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["to"]),
             models.Index(

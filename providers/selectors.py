@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -21,9 +22,12 @@ from django.utils import timezone
 
 from .error_codes import failure_meaning
 from .models import Message, MessageEvent, Provider
+from .phones import InvalidNumber, normalize
 from .transport import ERROR_TITLES
 
 Status = Message.Status
+# Numbers typed without a country code are Indian, as everywhere in the product.
+DEFAULT_REGION = "IN"
 
 
 def error_meaning(code: str) -> str:
@@ -34,11 +38,11 @@ def error_meaning(code: str) -> str:
 # ---------------------------------------------------------------- providers
 
 
-def provider_list() -> QuerySet[Provider]:
-    """Every provider with its message count (one query).
+def message_counts() -> Coalesce:
+    """The outer provider's message count, as a subquery.
 
-    The count is a subquery counting rows, not message ids, so the database answers
-    from an index of (provider, ...) without reading a million messages.
+    It counts rows, not message ids, so the database answers from an index of
+    (provider, ...) without reading the messages.
     """
     counts = (
         Message.objects.filter(provider=OuterRef("pk"))
@@ -47,9 +51,58 @@ def provider_list() -> QuerySet[Provider]:
         .annotate(n=Count("*"))
         .values("n")
     )
-    return Provider.objects.annotate(
-        message_count=Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-    ).order_by("nickname")
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+# How long the list's message counts and send health are kept: with a million messages
+# counting them takes a quarter of a second, and a figure a few seconds old tells the
+# same story. The page says they are updated every few seconds.
+LIST_FIGURES_SECONDS = 5
+LIST_FIGURES_KEY = "provider-list-figures"
+
+
+@dataclass
+class ProviderFigures:
+    message_count: int
+    health: ProviderHealth
+
+
+def provider_list() -> list[tuple[Provider, ProviderHealth]]:
+    """Every provider by nickname, with its message count and the health of its sends.
+
+    The figures of all providers are counted in the query that lists them and kept
+    LIST_FIGURES_SECONDS; meanwhile the list reads only the providers themselves, so a
+    renamed provider shows at once. Either way it is one query.
+    """
+    providers = Provider.objects.order_by("nickname")
+    figures: dict[int, ProviderFigures] | None = cache.get(LIST_FIGURES_KEY)
+    if figures is None:
+        rows = list(_with_figures(providers))
+        figures = {provider.pk: _figures_of(provider) for provider in rows}
+        cache.set(LIST_FIGURES_KEY, figures, LIST_FIGURES_SECONDS)
+    else:
+        rows = list(providers)
+        added = [provider.pk for provider in rows if provider.pk not in figures]
+        if added:
+            # Providers created since the figures were counted.
+            new = _with_figures(Provider.objects.filter(pk__in=added))
+            figures = {**figures, **{provider.pk: _figures_of(provider) for provider in new}}
+    result = []
+    for provider in rows:
+        provider.message_count = figures[provider.pk].message_count  # type: ignore[attr-defined]
+        result.append((provider, figures[provider.pk].health))
+    return result
+
+
+def _with_figures(providers: QuerySet[Provider]) -> QuerySet[Provider]:
+    return _with_health(providers).annotate(message_count=message_counts())
+
+
+def _figures_of(provider: Provider) -> ProviderFigures:
+    return ProviderFigures(
+        message_count=provider.message_count,  # type: ignore[attr-defined]
+        health=_health_of(provider),
+    )
 
 
 def endpoint_host(provider: Provider) -> str:
@@ -109,10 +162,13 @@ HEALTH_WINDOW = timedelta(minutes=15)
 # half of them did, out of at least HEALTH_MIN_ATTEMPTS.
 HEALTH_STREAK = 5
 HEALTH_MIN_ATTEMPTS = 5
-# Only the attempts on the provider's most recently active messages are looked at, so
-# a provider that sent a hundred thousand messages in the window costs no more to judge
-# than one that sent a thousand.
-HEALTH_SAMPLE = 1000
+# Only the attempts on the provider's newest HEALTH_SAMPLE messages are looked at, read
+# newest first from the (provider, created_at) index: a provider that sent a hundred
+# thousand messages in the window costs no more to judge than one that sent a few, and
+# no index is kept on a column that every status change rewrites. A provider that is
+# failing fails its newest messages too (they are retried or fail), so they show it;
+# each sampled message costs a look-up of its attempts, hence a sample of hundreds.
+HEALTH_SAMPLE = 200
 # A send attempt that failed leaves the message queued (to be retried) or failed.
 FAILED_ATTEMPT = [Status.QUEUED, Status.FAILED]
 
@@ -153,6 +209,10 @@ def provider_health(*, providers: QuerySet[Provider]) -> list[tuple[Provider, Pr
     Read in the same query that lists the providers (a few subqueries per provider
     row), so a page of providers costs no more queries than the list alone.
     """
+    return [(provider, _health_of(provider)) for provider in _with_health(providers)]
+
+
+def _with_health(providers: QuerySet[Provider]) -> QuerySet[Provider]:
     since = timezone.now() - HEALTH_WINDOW
     attempts = _send_attempts(provider=OuterRef(OuterRef("pk")), since=since)
     failures = attempts.filter(status__in=FAILED_ATTEMPT)
@@ -160,39 +220,36 @@ def provider_health(*, providers: QuerySet[Provider]) -> list[tuple[Provider, Pr
     latest = _send_attempts(provider=OuterRef(OuterRef(OuterRef("pk"))), since=since).order_by(
         "-created_at", "-id"
     )
-    rows = providers.annotate(
+    return providers.annotate(
         health_attempts=_count(attempts),
         health_failures=_count(failures),
         health_latest_failures=_count(failures.filter(pk__in=latest.values("pk")[:HEALTH_STREAK])),
         health_last_error=Subquery(failures.order_by("-created_at", "-id").values("code")[:1]),
     )
-    return [
-        (
-            provider,
-            ProviderHealth(
-                attempts=provider.health_attempts or 0,
-                failures=provider.health_failures or 0,
-                latest_failures=provider.health_latest_failures or 0,
-                last_error_code=provider.health_last_error or "",
-            ),
-        )
-        for provider in rows
-    ]
+
+
+def _health_of(provider: Provider) -> ProviderHealth:
+    """The health read by `_with_health` into the provider's annotations."""
+    return ProviderHealth(
+        attempts=provider.health_attempts or 0,  # type: ignore[attr-defined]
+        failures=provider.health_failures or 0,  # type: ignore[attr-defined]
+        latest_failures=provider.health_latest_failures or 0,  # type: ignore[attr-defined]
+        last_error_code=provider.health_last_error or "",  # type: ignore[attr-defined]
+    )
 
 
 def _send_attempts(*, provider: Any, since: datetime) -> QuerySet[MessageEvent]:
-    """Send attempts since `since` on the provider's HEALTH_SAMPLE latest active messages.
+    """Send attempts since `since` on the provider's HEALTH_SAMPLE newest messages.
 
-    `provider` refers to the provider from inside the sample's own subquery. Every send
-    attempt updates its message, so a message attempted in the window was updated in it.
+    `provider` refers to the provider from inside the sample's own subquery.
     """
-    active = (
-        Message.objects.filter(provider=provider, updated_at__gte=since)
-        .order_by("-updated_at")
+    newest = (
+        Message.objects.filter(provider=provider)
+        .order_by("-created_at")
         .values("pk")[:HEALTH_SAMPLE]
     )
     return MessageEvent.objects.filter(
-        source=MessageEvent.Source.SEND, created_at__gte=since, message__in=active
+        source=MessageEvent.Source.SEND, created_at__gte=since, message__in=newest
     )
 
 
@@ -228,55 +285,92 @@ class ProviderStats:
         return 100.0 * self.delivered / self.sent if self.sent else None
 
 
-# "Sent" means the provider accepted the message: it is submitted or delivered, or it
-# failed after submission (a failure DLR). Messages refused at send time only count
-# as failed.
-SENT = Q(status__in=[Status.SUBMITTED, Status.DELIVERED]) | Q(
-    status=Status.FAILED, submitted_at__isnull=False
-)
-
-
 def provider_stats(*, provider: Provider) -> ProviderStats:
-    """Counts by outcome and failures by code for one provider (two queries)."""
-    messages = Message.objects.filter(provider=provider)
-    totals = messages.aggregate(
-        total=Count("id"),
-        pending=Count("id", filter=Q(status__in=[Status.QUEUED, Status.SENDING, Status.SUBMITTED])),
-        sent=Count("id", filter=SENT),
-        delivered=Count("id", filter=Q(status=Status.DELIVERED)),
-        failed=Count("id", filter=Q(status=Status.FAILED)),
-    )
+    """Counts by outcome and failures by code for one provider (two queries).
+
+    The counts by status come from the (provider, status, ...) index without reading
+    the messages; only the failed ones are read, for their code and whether the
+    provider had accepted them.
+    """
+    messages = Message.objects.filter(provider=provider).order_by()
+    by_status = dict(messages.values_list("status").annotate(n=Count("*")))
     by_code = (
         messages.filter(status=Status.FAILED)
         .values("error_code")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"), refused=Count("status", filter=Q(submitted_at__isnull=True)))
         .order_by("-count", "error_code")
     )
-    failures = [
-        FailureCount(
-            code=row["error_code"], meaning=error_meaning(row["error_code"]), count=row["count"]
-        )
-        for row in by_code
-    ]
-    return ProviderStats(failures=failures, **totals)
+    failures, accepted_then_failed = [], 0
+    for row in by_code:
+        code = row["error_code"]
+        failures.append(FailureCount(code=code, meaning=error_meaning(code), count=row["count"]))
+        # Failed after the provider accepted it (a failure DLR): it was sent. Messages
+        # refused at send time only count as failed.
+        accepted_then_failed += row["count"] - row["refused"]
+    submitted = by_status.get(Status.SUBMITTED, 0)
+    delivered = by_status.get(Status.DELIVERED, 0)
+    return ProviderStats(
+        total=sum(by_status.values()),
+        pending=by_status.get(Status.QUEUED, 0) + by_status.get(Status.SENDING, 0) + submitted,
+        sent=submitted + delivered + accepted_then_failed,
+        delivered=delivered,
+        failed=by_status.get(Status.FAILED, 0),
+        failures=failures,
+    )
 
 
 # ---------------------------------------------------------------- messages
 
 
+# A search by part of a number reads each message's number, so it looks only among a
+# provider's newest messages; a full number is found among all of them through the
+# index on `to`.
+PARTIAL_SEARCH_SCOPE = 20_000
+
+
 def provider_messages(
     *, provider: Provider, status: str = "", number: str = ""
 ) -> QuerySet[Message]:
-    """A provider's messages, newest first, optionally filtered by status and number."""
+    """A provider's messages, newest first, optionally filtered by status and number.
+
+    A full number (E.164, or ten Indian digits) matches exactly; anything else is a
+    search for those digits among the newest PARTIAL_SEARCH_SCOPE messages.
+    """
     messages = Message.objects.filter(provider=provider).order_by("-created_at", "-id")
     if status:
         messages = messages.filter(status=status)
+    full = full_number(number)
+    if full:
+        return messages.filter(to=full)
     digits = "".join(ch for ch in number if ch.isdigit())
     if digits:
         # Numbers are stored as E.164; searching by digits finds "98765", "+9198765…"
         # and "919876…" alike.
+        # Ordered by the index alone, so the database counts off index entries.
+        scope = messages.order_by("-created_at").values_list("created_at", flat=True)
+        oldest = list(scope[PARTIAL_SEARCH_SCOPE - 1 : PARTIAL_SEARCH_SCOPE])
+        if oldest:
+            messages = messages.filter(created_at__gte=oldest[0])
         messages = messages.filter(to__contains=digits)
     return messages
+
+
+def full_number(text: str) -> str:
+    """The E.164 form of `text` when it is a whole phone number, else ""."""
+    if not any(ch.isdigit() for ch in text):
+        return ""
+    try:
+        # "+919876543210", "919876543210" and "9876543210" are all the same number.
+        return normalize(text, default_region=DEFAULT_REGION)
+    except InvalidNumber:
+        pass
+    if text.strip().startswith("+"):
+        return ""
+    try:
+        # Digits with another country's code, without the "+".
+        return normalize(text)
+    except InvalidNumber:
+        return ""
 
 
 def with_error_meanings(messages: Iterable[Message]) -> list[Message]:

@@ -40,7 +40,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def provider_list(request: HttpRequest) -> HttpResponse:
     providers = [
         {"provider": provider, "host": selectors.endpoint_host(provider), "health": health}
-        for provider, health in selectors.provider_health(providers=selectors.provider_list())
+        for provider, health in selectors.provider_list()
     ]
     return render(
         request,
@@ -48,6 +48,8 @@ def provider_list(request: HttpRequest) -> HttpResponse:
         {
             "rows": providers,
             "presets": _preset_choices(),
+            "health_sample": selectors.HEALTH_SAMPLE,
+            "health_minutes": int(selectors.HEALTH_WINDOW.total_seconds() // 60),
         },
     )
 
@@ -211,6 +213,8 @@ def provider_messages(request: HttpRequest, pk: int) -> HttpResponse:
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
             "status": status,
             "number": number,
+            "exact_number": selectors.full_number(number),
+            "partial_scope": selectors.PARTIAL_SEARCH_SCOPE,
             "statuses": Message.Status.choices,
             "query": query.urlencode(),
         },

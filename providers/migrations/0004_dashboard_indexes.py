@@ -40,12 +40,6 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="message",
             index=models.Index(
-                fields=["provider", "updated_at"], name="message_provider_active_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="message",
-            index=models.Index(
                 fields=["campaign_ref", "status", "error_code"], name="message_campaign_status_idx"
             ),
         ),

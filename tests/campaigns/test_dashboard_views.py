@@ -16,9 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import selectors, services
 from campaigns.models import Campaign, Recipient, Upload
 from providers.models import Message, Provider
+from tests.cache_clock import let_seconds_pass
 from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
 from tests.providers.test_dashboard_views import field_text
 
@@ -693,11 +694,13 @@ def test_the_progress_counts_every_outcome(client, ready):
     assert data["send_rate"] == pytest.approx(5 / 60)
 
 
-def test_a_finished_campaign_is_followed_only_while_reports_are_due(client, ready):
+def test_a_finished_campaign_is_followed_only_while_reports_are_due(client, ready, monkeypatch):
     set_status(ready, Status.COMPLETED)
     message(ready, "submitted")
     assert client.get(url("campaign_progress", ready)).json()["live"] is True
     Message.objects.update(status="delivered")
+    # The counts are kept a few seconds between polls.
+    let_seconds_pass(monkeypatch, selectors.COUNTS_SECONDS + 1)
     data = client.get(url("campaign_progress", ready)).json()
     assert (data["terminal"], data["live"]) == (True, False)
 
