@@ -183,7 +183,7 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
             if (position or rate is not None) and not _still_running(campaign_id):
                 return
             position += len(batch)
-            claimed = provider_services.messages_claim(message_ids=batch, provider=provider)
+            claimed = provider_services.messages_claim(message_ids=batch)
             sender.submit([claimed[i : i + group_size] for i in range(0, len(claimed), group_size)])
     campaign_check_complete(campaign_id=campaign_id)
 

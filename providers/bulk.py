@@ -10,6 +10,7 @@ gives the same stored value.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -110,6 +111,10 @@ def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
             return naive.isoformat(" ", "microseconds")
 
         return text
-    if isinstance(field, (models.JSONField, models.DateTimeField)):
+    if isinstance(field, models.JSONField):
+        # The JSON text Django would store; COPY and the INSERT both take it as it is.
+        encoder = field.encoder
+        return lambda value: None if value is None else json.dumps(value, cls=encoder)
+    if isinstance(field, models.DateTimeField):
         return lambda value: field.get_db_prep_save(value, connection)
     return same

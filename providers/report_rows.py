@@ -80,32 +80,51 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
 
 
 def messages_change(
+    *, message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str]
+) -> None:
+    """Set these fields on the messages among these ids that are in one of `from_statuses`."""
+    with connection.cursor() as cursor:
+        for sql, params in _change_statements(message_ids, values, from_statuses, ""):
+            cursor.execute(sql, params)
+
+
+def messages_change_returning(
     *,
+    provider_id: int,
     message_ids: list[uuid.UUID],
     values: dict[str, Any],
     from_statuses: Sequence[str],
-    provider_id: int | None = None,
-) -> int:
-    """Set these fields on the messages among these ids that are in one of `from_statuses`
-    (and the provider's, when given); returns how many changed."""
+) -> set[uuid.UUID]:
+    """Like `messages_change` for the provider's messages; returns the ids it changed.
+    Needs UPDATE ... RETURNING (`connection.features.can_return_columns_from_insert`)."""
+    provider_column, id_column = _columns(Message)["provider_id"], _columns(Message)["id"]
+    condition = f" AND {provider_column} = {int(provider_id)} RETURNING {id_column}"
+    changed: set[uuid.UUID] = set()
+    with connection.cursor() as cursor:
+        for sql, params in _change_statements(message_ids, values, from_statuses, condition):
+            cursor.execute(sql, params)
+            changed.update(_uuid(message_id) for (message_id,) in cursor.fetchall())
+    return changed
+
+
+def _change_statements(
+    message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str], tail: str
+) -> Iterator[tuple[str, list[Any]]]:
     uuid_, datetime_ = _adapters()
     column = _columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
-    of_provider, provider_params = "", []
-    if provider_id is not None:
-        of_provider, provider_params = f" AND {column['provider_id']} = %s", [provider_id]
-    changed = 0
-    with connection.cursor() as cursor:
-        for chunk in _chunks(message_ids):
-            cursor.execute(
-                f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
-                f"WHERE {column['id']} IN ({_marks(chunk)}) "
-                f"AND {column['status']} IN ({_marks(from_statuses)}){of_provider}",
-                [*prepared, *map(uuid_, chunk), *from_statuses, *provider_params],
-            )
-            changed += cursor.rowcount
-    return changed
+    for chunk in _chunks(message_ids):
+        sql = (
+            f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
+            f"WHERE {column['id']} IN ({_marks(chunk)}) "
+            f"AND {column['status']} IN ({_marks(from_statuses)}){tail}"
+        )
+        yield sql, [*prepared, *map(uuid_, chunk), *from_statuses]
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
 def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,12 +37,14 @@ from .report_rows import (
     audits_insert,
     events_insert,
     messages_change,
+    messages_change_returning,
     messages_lock,
 )
 
 Status = Message.Status
 Outcome = DeliveryReport.Outcome
 UNKNOWN = Outcome.UNKNOWN_MESSAGE
+APPLIED = Outcome.APPLIED
 OPT_OUT_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "END", "QUIT", "CANCEL", "OPTOUT"}
 # Which statuses a report may move a message out of: never out of a final one.
 CHANGES_FROM: dict[str, tuple[str, ...]] = {
@@ -94,11 +97,15 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
     events: list[EventRow] = []
     opt_outs: dict[str, OptOut] = {}
     with _writer_turn(), transaction.atomic():
-        if len(reports) == 1 and _applied_alone(provider, reports[0], message_ids[0], now):
-            return [Outcome.APPLIED]
-        messages = _lock(provider, {message_id for message_id in message_ids if message_id})
+        applied = _applied_at_once(provider, reports, message_ids, now)
+        messages = _lock(provider, {m for m in message_ids if m is not None and m not in applied})
         for report, message_id in zip(reports, message_ids, strict=True):
             raw = json.dumps(report.raw)
+            if message_id is not None and message_id in applied:
+                description = _description(report)
+                audits.append(_audit(provider, report, raw, message_id, description, APPLIED))
+                events.append(_event(report, raw, message_id, description, APPLIED))
+                continue
             if message_id is None or message_id not in messages:
                 audits.append(_audit(provider, report, raw, None, report.description, UNKNOWN))
                 continue
@@ -126,32 +133,43 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
     return [audit.outcome for audit in audits]
 
 
-def _applied_alone(
-    provider: Provider, report: Report, message_id: uuid.UUID | None, now: datetime
-) -> bool:
-    """A callback's only report changing its message's status, the most common callback,
-    with one statement less: the UPDATE, conditioned on the statuses it may move from, is
-    the lock and the decision at once. False when it changed nothing (an unknown message,
-    a duplicate, a final status): the set's way then decides on the locked row."""
-    from_statuses = CHANGES_FROM.get(report.status)
-    if message_id is None or not from_statuses:
-        return False
-    description = _description(report)
-    changed = messages_change(
-        message_ids=[message_id],
-        values={**_change(report, description, now), "updated_at": now},
-        from_statuses=from_statuses,
-        provider_id=provider.pk,
-    )
-    if not changed:
-        return False
-    raw = json.dumps(report.raw)
-    audits_insert(
-        [_audit(provider, report, raw, message_id, description, Outcome.APPLIED)],
-        received_at=now,
-    )
-    events_insert([_event(report, raw, message_id, description, Outcome.APPLIED)], created_at=now)
-    return True
+def _applied_at_once(
+    provider: Provider,
+    reports: Sequence[Report],
+    message_ids: list[uuid.UUID | None],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """The messages changed straight away, one statement less than locking them first:
+    each UPDATE, conditioned on the statuses its change may move from, is the lock and the
+    decision at once. Only for reports that change a status and name a message no other
+    report of the set names (so their order cannot matter); the others, and those whose
+    message did not change (unknown, duplicate, final), are decided on locked rows.
+
+    PostgreSQL locks an UPDATE's rows in no set order, so two callbacks naming the same
+    messages could deadlock: there only a callback's single report goes this way. SQLite
+    locks the whole database at BEGIN.
+    """
+    if not connection.features.can_return_columns_from_insert:
+        return set()
+    if connection.features.has_select_for_update and len(reports) > 1:
+        return set()
+    named = Counter(message_ids)
+    groups: dict[tuple[tuple[str, Any], ...], list[uuid.UUID]] = {}
+    for report, message_id in zip(reports, message_ids, strict=True):
+        if message_id is None or named[message_id] > 1 or report.status not in CHANGES_FROM:
+            continue
+        change = _change(report, _description(report), now)
+        groups.setdefault(tuple(sorted(change.items())), []).append(message_id)
+    applied: set[uuid.UUID] = set()
+    for key, ids in groups.items():
+        values = {**dict(key), "updated_at": now}
+        applied |= messages_change_returning(
+            provider_id=provider.pk,
+            message_ids=ids,
+            values=values,
+            from_statuses=CHANGES_FROM[values["status"]],
+        )
+    return applied
 
 
 def _description(report: Report) -> str:

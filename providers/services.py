@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import queue
 import random
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import phones, transport
@@ -161,35 +163,65 @@ def message_send(*, message_id: str | uuid.UUID, retry: bool = True) -> SendResu
     claimed = messages_claim(message_ids=[message_id])
     if not claimed:
         return None
-    return messages_send_claimed(provider=claimed[0].provider, messages=claimed, retry=retry)[0]
+    provider = Provider.objects.get(id=claimed[0].provider_id)
+    return messages_send_claimed(provider=provider, messages=claimed, retry=retry)[0]
 
 
-def messages_claim(
-    *, message_ids: Sequence[str | uuid.UUID], provider: Provider | None = None
-) -> list[Message]:
-    """Claim the due, queued messages among these ids for sending; returns the ones won.
+def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
+    """Claim the due, queued messages among these ids for sending; returns the ones won,
+    oldest first.
 
     One UPDATE from `queued` to `sending` tagged with a fresh claim token: whatever
-    another worker claimed first is simply not among the rows this claim finds.
-    With `provider` given, the messages are that provider's and it is not loaded again.
+    another worker claimed first is simply not among the rows this claim finds. The
+    UPDATE returns what sending needs (RETURNING), so no second query and no model
+    instances: this runs for every message a campaign sends.
     """
     token = uuid.uuid4()
     now = timezone.now()
-    Message.objects.filter(id__in=list(message_ids), status=Status.QUEUED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ).update(status=Status.SENDING, claim=token, updated_at=now)
-    if provider is None:
-        return list(Message.objects.filter(claim=token).select_related("provider"))
-    claimed = list(
-        Message.objects.filter(claim=token).only(*SEND_FIELDS).order_by("created_at", "id")
+    ids = [value if isinstance(value, uuid.UUID) else uuid.UUID(value) for value in message_ids]
+    ops = connection.ops
+    table = ops.quote_name(Message._meta.db_table)
+    returning = ", ".join(ops.quote_name(column) for column in CLAIM_COLUMNS)
+    sql = (
+        f"UPDATE {table} SET status = %s, claim = %s, updated_at = %s WHERE {{ids}}"
+        " AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        f" RETURNING {returning}"
     )
-    for message in claimed:
-        message.provider = provider
-    return claimed
+    rows: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), UPDATE_CHUNK):
+            where, id_params = _ids_in(ids[start : start + UPDATE_CHUNK])
+            params = [
+                Status.SENDING,
+                _uuid_param(token),
+                ops.adapt_datetimefield_value(now),
+                *id_params,
+                Status.QUEUED,
+                ops.adapt_datetimefield_value(now),
+            ]
+            cursor.execute(sql.replace("{ids}", where), params)
+            rows.extend(cursor.fetchall())
+    # RETURNING comes in no particular order; requests go out oldest first, as queued.
+    rows.sort(key=lambda row: (row[-1], row[0]))
+    native = connection.features.has_native_uuid_field
+    return [
+        Claimed(
+            id=message_id if native else uuid.UUID(message_id),
+            provider_id=provider_id,
+            to=to,
+            body=body,
+            template_id=template_id,
+            variables=json.loads(variables) if isinstance(variables, str) else variables,
+            campaign_ref=campaign_ref,
+            attempts=attempts,
+        )
+        for (message_id, provider_id, to, body, template_id, variables, campaign_ref, attempts, _)
+        in rows
+    ]
 
 
-# What rendering and recording a send need: loading only these keeps bulk claims cheap.
-SEND_FIELDS = (
+# What rendering and recording a send need, in Claimed's order; created_at orders them.
+CLAIM_COLUMNS = (
     "id",
     "provider_id",
     "to",
@@ -198,12 +230,40 @@ SEND_FIELDS = (
     "variables",
     "campaign_ref",
     "attempts",
-    "status",
+    "created_at",
 )
 
 
+@dataclass(slots=True)
+class Claimed:
+    """A message claimed for sending: what rendering and recording read from it."""
+
+    id: uuid.UUID
+    provider_id: int
+    to: str
+    body: str
+    template_id: str
+    variables: dict[str, Any]
+    campaign_ref: str
+    attempts: int
+    # Set when the send failed and the message goes back to the queue.
+    retry_delay: float | None = None
+
+
+def _uuid_param(value: uuid.UUID) -> Any:
+    return value if connection.features.has_native_uuid_field else value.hex
+
+
+def _ids_in(ids: Sequence[uuid.UUID]) -> tuple[str, list[Any]]:
+    """A `WHERE id …` condition for these ids and its parameters: one array parameter on
+    PostgreSQL, so the statement stays the same size whatever the count."""
+    if connection.vendor == "postgresql":
+        return "id = ANY(%s)", [list(ids)]
+    return "id IN (" + ", ".join(["%s"] * len(ids)) + ")", [value.hex for value in ids]
+
+
 def messages_send_claimed(
-    *, provider: Provider, messages: Sequence[Message], retry: bool = True
+    *, provider: Provider, messages: Sequence[Claimed], retry: bool = True
 ) -> list[SendResult]:
     """Send claimed messages in one request (one, or a batch) and record each outcome.
 
@@ -218,7 +278,7 @@ def messages_send_claimed(
 class Outcome:
     """One request's messages and what came of it."""
 
-    messages: list[Message]
+    messages: list[Claimed]
     result: SendResult
     masked_request: dict[str, Any]
 
@@ -238,7 +298,10 @@ class GroupSender:
         self.provider = provider
         self.concurrency = max(1, concurrency)
         self._sender = Sender(concurrency=self.concurrency)
-        self._in_flight: dict[Future[SendResult], tuple[list[Message], RenderedRequest]] = {}
+        self._in_flight: dict[Future[SendResult], tuple[list[Claimed], RenderedRequest]] = {}
+        # Finished requests, in the order they finish: waiting on this costs nothing per
+        # request still in flight, where concurrent.futures.wait() walks all of them.
+        self._done: queue.SimpleQueue[Future[SendResult]] = queue.SimpleQueue()
 
     def __enter__(self) -> GroupSender:
         self._sender.__enter__()
@@ -256,22 +319,24 @@ class GroupSender:
         """How many more requests may start now."""
         return self.concurrency - len(self._in_flight)
 
-    def submit(self, groups: Sequence[Sequence[Message]]) -> None:
+    def submit(self, groups: Sequence[Sequence[Claimed]]) -> None:
         """Render and start one request per group (waiting for room as needed)."""
         remaining = [list(group) for group in groups]
         while remaining:
             room = self.wait_for_room(1)
             now, remaining = remaining[:room], remaining[room:]
-            started: list[tuple[list[Message], RenderedRequest]] = []
+            started: list[tuple[list[Claimed], RenderedRequest]] = []
             failed: list[Outcome] = []
             for messages in now:
                 try:
-                    started.append((messages, render_request(self.provider, messages)))
+                    started.append((messages, _render(self.provider, messages)))
                 except RenderError as exc:
                     result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
                     failed.append(Outcome(messages, result, {}))
             futures = self._sender.submit([request for _, request in started])
             self._in_flight.update(zip(futures, started, strict=True))
+            for future in futures:
+                future.add_done_callback(self._done.put)
             self._record(failed)
 
     def wait_for_room(self, requests: int) -> int:
@@ -282,11 +347,10 @@ class GroupSender:
         return self.room
 
     def _collect(self, *, wait_for: int) -> None:
-        finished: list[Future[SendResult]] = []
-        pending = set(self._in_flight)
-        while len(finished) < wait_for and pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            finished.extend(done)
+        finished = [self._done.get() for _ in range(min(wait_for, len(self._in_flight)))]
+        # What else has finished meanwhile goes into the same set.
+        while not self._done.empty():
+            finished.append(self._done.get())
         outcomes = []
         for future in finished:
             messages, request = self._in_flight.pop(future)
@@ -308,12 +372,17 @@ class GroupSender:
             messages_record(outcomes=outcomes)
 
 
+def _render(provider: Provider, messages: Sequence[Claimed]) -> RenderedRequest:
+    # Rendering reads only the fields a Claimed carries (to, body, variables, ids).
+    return render_request(provider, cast(Sequence[Message], messages))
+
+
 def _request_and_send(
-    provider: Provider, messages: Sequence[Message]
+    provider: Provider, messages: Sequence[Claimed]
 ) -> tuple[SendResult, dict[str, Any]]:
     """Render and send one request (the single-call transport); no database access."""
     try:
-        request = render_request(provider, messages)
+        request = _render(provider, messages)
     except RenderError as exc:
         return SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc)), {}
     result = transport.send(request, session=transport.session_for(provider.id))
@@ -364,18 +433,7 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
                 _record_failure([m for m in outcome.messages if m.id not in again], result, now)
             for position, message in enumerate(outcome.messages):
                 events.append(_send_event(outcome, position, message))
-        for start in range(0, len(submitted), UPDATE_CHUNK):
-            # An earlier attempt's error no longer describes the message.
-            Message.objects.filter(
-                id__in=submitted[start : start + UPDATE_CHUNK], status=Status.SENDING
-            ).update(
-                status=Status.SUBMITTED,
-                attempts=F("attempts") + 1,
-                submitted_at=now,
-                updated_at=now,
-                error_code="",
-                error_description="",
-            )
+        _record_submitted(submitted, now)
         events_insert(rows=events, shared={"source": MessageEvent.Source.SEND})
     for message_id, retry_at in later:
         # A bulk sender (campaign_ref set) retries its own messages, so that its pause,
@@ -384,7 +442,24 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
     _log_outcomes(outcomes, events)
 
 
-def _record_retry(messages: list[Message], result: SendResult, now: datetime) -> datetime:
+def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
+    """Mark accepted messages submitted: one plain UPDATE per chunk of ids, as this runs
+    for every message a campaign sends."""
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), UPDATE_CHUNK):
+            where, id_params = _ids_in(ids[start : start + UPDATE_CHUNK])
+            # An earlier attempt's error no longer describes the message.
+            cursor.execute(
+                f"UPDATE {ops.quote_name(Message._meta.db_table)}"
+                " SET status = %s, attempts = attempts + 1, submitted_at = %s, updated_at = %s,"
+                f" error_code = '', error_description = '' WHERE {where} AND status = %s",
+                [Status.SUBMITTED, at, at, *id_params, Status.SENDING],
+            )
+
+
+def _record_retry(messages: list[Claimed], result: SendResult, now: datetime) -> datetime:
     # One delay per request: a batch's messages go back together.
     delay = retry_delay(messages[0].attempts + 1, result.retry_after)
     retry_at = now + timedelta(seconds=delay)
@@ -397,11 +472,11 @@ def _record_retry(messages: list[Message], result: SendResult, now: datetime) ->
         updated_at=now,
     )
     for message in messages:
-        message._retry_delay = delay  # type: ignore[attr-defined]
+        message.retry_delay = delay
     return retry_at
 
 
-def _record_failure(messages: list[Message], result: SendResult, now: datetime) -> None:
+def _record_failure(messages: list[Claimed], result: SendResult, now: datetime) -> None:
     if not messages:
         return
     Message.objects.filter(id__in=[m.id for m in messages], status=Status.SENDING).update(
@@ -414,7 +489,7 @@ def _record_failure(messages: list[Message], result: SendResult, now: datetime) 
     )
 
 
-def _send_event(outcome: Outcome, position: int, message: Message) -> tuple[Any, ...]:
+def _send_event(outcome: Outcome, position: int, message: Claimed) -> tuple[Any, ...]:
     """The send event of one message, as a row of bulk.EVENT_FIELDS."""
     result = outcome.result
     attempts = message.attempts + 1
@@ -427,7 +502,7 @@ def _send_event(outcome: Outcome, position: int, message: Message) -> tuple[Any,
             response = response[:SHARED_RESPONSE_CHARS] + " [truncated]"
         first = outcome.messages[0].id
         data.update(response=response, batch={"size": len(outcome.messages), "first": str(first)})
-    delay = getattr(message, "_retry_delay", None)
+    delay = message.retry_delay
     code = result.error_kind
     if result.ok:
         status = Status.SUBMITTED

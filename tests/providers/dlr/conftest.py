@@ -40,7 +40,7 @@ def reload(message: Message) -> Message:
 @pytest.fixture
 def make_message(generic_provider):
     """Create a message for the generic provider, already in the given status."""
-    numbers = iter(["+919876543210", "+919812345678", "+919811111111", "+919822222222"])
+    numbers = (f"+9198{n:08d}" for n in range(10**8))
 
     def make(status: str = Message.Status.SUBMITTED, provider: Provider | None = None) -> Message:
         message = services.message_create(

@@ -170,3 +170,47 @@ def test_a_reports_time_and_raw_record_are_kept(client, message):
     raw = {"event": "delivered", **record(message, x=1)}
     assert audit.raw == raw
     assert MessageEvent.objects.get(source=MessageEvent.Source.DLR).data == raw
+
+
+def test_a_mixed_set_gives_each_report_the_outcome_it_would_have_alone(
+    make_message, sinch_provider
+):
+    fresh, to_fail, final = (make_message(Status.SUBMITTED) for _ in range(3))
+    Message.objects.filter(id=final.id).update(status=Status.DELIVERED)
+    twice = make_message(Status.SUBMITTED)
+    foreign = make_message(Status.SUBMITTED)
+    Message.objects.filter(id=foreign.id).update(provider=sinch_provider)
+
+    def report(message: Message, status: str, code: str = "") -> reports.Report:
+        event = "delivered" if status == Status.DELIVERED else "failed"
+        return reports.Report(message_ref=str(message.id), event=event, status=status, code=code)
+
+    result = reports.reports_apply(
+        provider=fresh.provider,
+        reports=[
+            report(fresh, Status.DELIVERED),
+            report(to_fail, Status.FAILED, code="901"),
+            report(final, Status.FAILED, code="902"),
+            report(twice, Status.DELIVERED),
+            report(twice, Status.DELIVERED),
+            report(foreign, Status.DELIVERED),
+        ],
+    )
+
+    assert result == [
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+        Outcome.IGNORED,
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.UNKNOWN_MESSAGE,
+    ]
+    assert reload(fresh).status == Status.DELIVERED
+    assert (reload(to_fail).status, reload(to_fail).error_code) == (Status.FAILED, "901")
+    assert reload(final).status == Status.DELIVERED
+    assert reload(twice).status == Status.DELIVERED
+    assert reload(foreign).status == Status.SUBMITTED
+    assert outcomes() == result
+    assert sorted(dlr_changes()) == sorted(
+        [Status.DELIVERED, Status.FAILED, Status.DELIVERED, "", ""]
+    )
