@@ -164,7 +164,11 @@ class Message(models.Model):
     TERMINAL = (Status.DELIVERED, Status.FAILED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="messages")
+    # No index of its own: every index below that starts with the provider serves it, and
+    # each index is one more write on every status change of a million-message campaign.
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     to = models.CharField(max_length=32, help_text="E.164, e.g. +919876543210")
     body = models.TextField(blank=True, default="")
     template_id = models.CharField(max_length=64, blank=True, default="")
@@ -176,8 +180,9 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True, default="")
-    # Set by the UPDATE that claims a set of messages for sending, so the claimer can
-    # find exactly the rows it won (another worker may have claimed the rest).
+    # Set by the UPDATE that claims a set of messages for sending (it returns exactly the
+    # rows it won; another worker may have claimed the rest): which claim a message in
+    # `sending` belongs to. Never searched by, so not indexed.
     claim = models.UUIDField(null=True, blank=True, editable=False)
     is_test = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -208,7 +213,6 @@ class Message(models.Model):
             ),
             models.Index(fields=["campaign_ref", "submitted_at"], name="message_campaign_sent_idx"),
             models.Index(fields=["campaign_ref", "completed_at"], name="message_campaign_done_idx"),
-            models.Index(fields=["claim"]),
         ]
         constraints = [
             models.UniqueConstraint(
