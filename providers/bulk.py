@@ -75,19 +75,31 @@ def rows_insert(
         for slot, convert, value in zip(slots, converters, row, strict=True):
             record[slot] = convert(value)
         values.append(record)
-    if not values:
+    rows_write(model, names, values)
+
+
+def rows_write(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Write rows whose values are already in the database's own forms, one per `fields`
+    (attnames): COPY on PostgreSQL (even for one row no slower than an INSERT, where
+    psycopg's executemany is slower by half), one prepared INSERT over every row elsewhere.
+    """
+    if not rows:
         return
+    column = {f.attname: f.column for f in model._meta.concrete_fields}
     table = connection.ops.quote_name(model._meta.db_table)
-    # Concrete fields always have a column.
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    columns = ", ".join(connection.ops.quote_name(str(column[name])) for name in fields)
+    if connection.vendor == "postgresql":
+        # The psycopg cursor under Django's wrapper, its errors translated like Django's own.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for record in values:
-                    copy.write_row(record)
-        else:
-            marks = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+                for row in rows:
+                    copy.write_row(row)
+        return
+    marks = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:

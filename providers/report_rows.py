@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import Model
 
+from .bulk import rows_write
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -130,7 +131,7 @@ def _uuid(value: Any) -> uuid.UUID:
 def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
     uuid_, datetime_ = _adapters()
     received = datetime_(received_at)
-    _insert(
+    rows_write(
         DeliveryReport,
         (*AuditRow._fields, "received_at"),
         [
@@ -148,7 +149,7 @@ def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
 def events_insert(rows: Sequence[EventRow], *, created_at: datetime) -> None:
     uuid_, datetime_ = _adapters()
     created = datetime_(created_at)
-    _insert(
+    rows_write(
         MessageEvent,
         (*EventRow._fields, "created_at"),
         [(*row._replace(message_id=uuid_(row.message_id)), created) for row in rows],
@@ -167,26 +168,6 @@ def _same(value: uuid.UUID | None) -> uuid.UUID | None:
 
 def _hex(value: uuid.UUID | None) -> str | None:
     return None if value is None else value.hex
-
-
-def _insert(model: type[Model], fields: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    table, column = _table(model), _columns(model)
-    columns = ", ".join(column[name] for name in fields)
-    if connection.vendor == "postgresql":
-        # Even for one row no slower than an INSERT; psycopg's executemany is, by half.
-        # The psycopg cursor under Django's wrapper, its errors translated like Django's own.
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({_marks(fields)})",  # noqa: S608
-            rows,
-        )
 
 
 def _table(model: type[Model]) -> str:
