@@ -36,6 +36,7 @@ from .report_rows import (
     EventRow,
     audits_insert,
     events_insert,
+    message_change_recorded,
     messages_change,
     messages_change_returning,
     messages_lock,
@@ -93,6 +94,8 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
         return []
     message_ids = [_message_id(report.message_ref) for report in reports]
     now = timezone.now()
+    if len(reports) == 1 and _applied_in_one_statement(provider, reports[0], message_ids[0], now):
+        return [APPLIED]
     audits: list[AuditRow] = []
     events: list[EventRow] = []
     opt_outs: dict[str, OptOut] = {}
@@ -133,6 +136,52 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
     return [audit.outcome for audit in audits]
 
 
+def _applied_in_one_statement(
+    provider: Provider, report: Report, message_id: uuid.UUID | None, now: datetime
+) -> bool:
+    """One report that changes its message's status, the commonest callback there is:
+    the change, its audit row and its history event written at once, when the message is
+    in a status the report may move it from. Anything else (unknown id, duplicate, final,
+    no status change, a STOP reply) is decided on the locked row as usual, and this wrote
+    nothing.
+
+    PostgreSQL: one statement, so one round trip instead of five. SQLite: the rows are
+    built before taking the database's single write lock, which is held only for the
+    three statements.
+    """
+    if message_id is None or report.status not in CHANGES_FROM:
+        return False
+    if not connection.features.can_return_columns_from_insert:
+        return False
+    description = _description(report)
+    raw = json.dumps(report.raw)
+    values = {**_change(report, description, now), "updated_at": now}
+    audit = _audit(provider, report, raw, message_id, description, APPLIED)
+    event = _event(report, raw, message_id, description, APPLIED)
+    from_statuses = CHANGES_FROM[report.status]
+    if connection.vendor == "postgresql":
+        return message_change_recorded(
+            provider_id=provider.pk,
+            message_id=message_id,
+            values=values,
+            from_statuses=from_statuses,
+            audit=audit,
+            event=event,
+            at=now,
+        )
+    with _writer_turn(), transaction.atomic():
+        changed = messages_change_returning(
+            provider_id=provider.pk,
+            message_ids=[message_id],
+            values=values,
+            from_statuses=from_statuses,
+        )
+        if changed:
+            audits_insert([audit], received_at=now)
+            events_insert([event], created_at=now)
+    return bool(changed)
+
+
 def _applied_at_once(
     provider: Provider,
     reports: Sequence[Report],
@@ -146,12 +195,13 @@ def _applied_at_once(
     message did not change (unknown, duplicate, final), are decided on locked rows.
 
     PostgreSQL locks an UPDATE's rows in no set order, so two callbacks naming the same
-    messages could deadlock: there only a callback's single report goes this way. SQLite
-    locks the whole database at BEGIN.
+    messages could deadlock: there only a callback's single report is changed straight
+    away, by `_applied_in_one_statement`, before this. SQLite locks the whole database at
+    BEGIN. A single report has had its try already.
     """
     if not connection.features.can_return_columns_from_insert:
         return set()
-    if connection.features.has_select_for_update and len(reports) > 1:
+    if connection.features.has_select_for_update or len(reports) == 1:
         return set()
     named = Counter(message_ids)
     groups: dict[tuple[tuple[str, Any], ...], list[uuid.UUID]] = {}

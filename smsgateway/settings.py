@@ -63,6 +63,9 @@ SMSGATEWAY_RETRY_MAX_SECONDS = env.float("SMSGATEWAY_RETRY_MAX_SECONDS", default
 SMSGATEWAY_MAX_UPLOAD_BYTES = env.int("SMSGATEWAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 SMSGATEWAY_INLINE_IMPORT_BYTES = env.int("SMSGATEWAY_INLINE_IMPORT_BYTES", default=2 * 1024 * 1024)
 SMSGATEWAY_SEND_CONCURRENCY = env.int("SMSGATEWAY_SEND_CONCURRENCY", default=512)
+# How long a web process trusts the provider it found for a DLR callback token before
+# asking the database again (changes made through another process show after this).
+SMSGATEWAY_CALLBACK_CACHE_SECONDS = env.float("SMSGATEWAY_CALLBACK_CACHE_SECONDS", default=2.0)
 # Promotional messages to Indian numbers wait outside this window (IST, "HH:MM-HH:MM").
 SMSGATEWAY_PROMOTIONAL_WINDOW = env.str("SMSGATEWAY_PROMOTIONAL_WINDOW", default="09:00-21:00")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

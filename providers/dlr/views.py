@@ -13,11 +13,15 @@ import binascii
 import hmac
 import logging
 import re
+import time
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import connection
 from django.db.models import Field
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
@@ -91,10 +95,36 @@ def _provider_for_token(token: str) -> Provider | None:
     """
     if not TOKEN_RE.fullmatch(token):
         return None
-    provider = _provider_by_digest(callback_token_digest(token))
+    provider = _provider_cached(callback_token_digest(token))
     if provider is None:
         return None
     return provider if hmac.compare_digest(provider.callback_token, token) else None
+
+
+# A busy provider calls hundreds of times a second, and each call would ask the database
+# for the same provider: each web process keeps what it found for a moment. A change
+# saved in the same process applies at once; one saved in another process (another web
+# worker) within SMSGATEWAY_CALLBACK_CACHE_SECONDS. Unknown tokens are never kept.
+_found: dict[str, tuple[float, Provider]] = {}
+
+
+def _provider_cached(digest: str) -> Provider | None:
+    lifetime = settings.SMSGATEWAY_CALLBACK_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _found.get(digest)
+    if cached is not None and now < cached[0]:
+        return cached[1]
+    provider = _provider_by_digest(digest)
+    if provider is not None and lifetime > 0:
+        if len(_found) > 1000:
+            _found.clear()  # tokens of deleted or rotated providers: start afresh
+        _found[digest] = (now + lifetime, provider)
+    return provider
+
+
+@receiver([post_save, post_delete], sender=Provider)
+def _forget_providers(**kwargs: Any) -> None:
+    _found.clear()
 
 
 def _provider_by_digest(digest: str) -> Provider | None:

@@ -172,6 +172,55 @@ def test_a_rotated_token_gets_a_new_digest(client, submitted):
     assert new.status_code == 200
 
 
+def test_a_rotated_token_stops_working_at_once_after_serving_callbacks(client, submitted):
+    provider = submitted.provider
+    old_token = provider.callback_token
+    auth = {"Authorization": basic(CALLBACK_USER, CALLBACK_PASSWORD)}
+    served = client.post(
+        f"/dlr/{old_token}/", data="[]", content_type="application/json", headers=auth
+    )
+
+    services.provider_rotate_token(provider=provider)
+    after = client.post(
+        f"/dlr/{old_token}/", data="[]", content_type="application/json", headers=auth
+    )
+
+    assert (served.status_code, after.status_code) == (200, 404)
+
+
+@pytest.mark.parametrize("lifetime", [2.0, 0])
+def test_a_change_made_by_another_process_shows_within_the_cache_lifetime(
+    client, submitted, monkeypatch, settings, lifetime
+):
+    settings.SMSGATEWAY_CALLBACK_CACHE_SECONDS = lifetime
+    clock = [1000.0]
+    monkeypatch.setattr("providers.dlr.views.time.monotonic", lambda: clock[0])
+    provider = submitted.provider
+    auth = {"Authorization": basic(CALLBACK_USER, CALLBACK_PASSWORD)}
+
+    def callback() -> int:
+        return client.post(
+            f"/dlr/{provider.callback_token}/",
+            data="[]",
+            content_type="application/json",
+            headers=auth,
+        ).status_code
+
+    first = callback()
+    # Another web process turns the callback credentials off and back on with a new
+    # password: no signal reaches this process.
+    Provider.objects.filter(id=provider.id).update(
+        callback_password=Provider._meta.get_field("callback_password").get_prep_value("new")
+    )
+    clock[0] += 1.0
+    soon = callback()
+    clock[0] += 1.5
+    later = callback()
+
+    assert first == 200
+    assert (soon, later) == ((200, 401) if lifetime else (401, 401))
+
+
 # ---------------------------------------------------------------- setting it up
 
 
