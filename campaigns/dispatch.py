@@ -41,7 +41,13 @@ CHECK_INTERVAL = timedelta(seconds=5)
 
 
 def campaign_prepare(*, campaign_id: int) -> None:
-    """Create one queued Message per recipient (ids fixed before any send), then dispatch."""
+    """Create one queued Message per recipient (ids fixed before any send), a chunk at a
+    time, and queue each chunk's sending as it is created.
+
+    The chunk's tasks are enqueued in the transaction that creates its messages, so a
+    second worker starts sending the first chunk while this one creates the next, and a
+    crash leaves no message without its task (prepare, run again, creates the rest).
+    """
     campaign = Campaign.objects.select_related("provider").get(id=campaign_id)
     if campaign.status == CampaignStatus.CANCELLED:
         return
@@ -70,7 +76,10 @@ def campaign_prepare(*, campaign_id: int) -> None:
         with transaction.atomic():
             messages_insert(rows=rows, shared=shared)
             _link_recipients([r[0] for r in recipients], [row[0] for row in rows])
-    campaign_enqueue_pending(campaign_id=campaign.id)
+            # A pause meanwhile holds the chunk back; resuming enqueues every queued message.
+            campaign.refresh_from_db(fields=["status", "scheduled_at"])
+            _enqueue_chunks(campaign, [row[0] for row in rows])
+    _enqueue_check(campaign)
 
 
 def _link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> None:
@@ -96,25 +105,44 @@ def _link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> 
 
 def campaign_enqueue_pending(*, campaign_id: int) -> None:
     """Enqueue chunk tasks for every queued message of a running or scheduled campaign."""
-    from .tasks import check_campaign_complete, dispatch_chunk
-
     campaign = Campaign.objects.select_related("provider").get(id=campaign_id)
-    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
-        return
-    run_after = campaign.scheduled_at if campaign.status == CampaignStatus.SCHEDULED else None
     ids = list(
         Message.objects.filter(campaign_ref=str(campaign.id), status=MessageStatus.QUEUED)
         .order_by("created_at", "id")
         .values_list("id", flat=True)
     )
-    size = _task_size(campaign)
+    _enqueue_chunks(campaign, ids)
+    _enqueue_check(campaign)
+
+
+def _enqueue_chunks(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
+    """One dispatch task per chunk of these messages, if the campaign is to send now or at
+    its scheduled time (a draft, paused or finished one is not)."""
+    from .tasks import dispatch_chunk
+
+    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
+        return
+    run_after = _run_after(campaign)
     task = dispatch_chunk.using(run_after=run_after) if run_after else dispatch_chunk
+    size = _task_size(campaign)
     for start in range(0, len(ids), size):
         task.enqueue(campaign.id, [str(i) for i in ids[start : start + size]])
-    check = (
+
+
+def _enqueue_check(campaign: Campaign) -> None:
+    from .tasks import check_campaign_complete
+
+    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
+        return
+    run_after = _run_after(campaign)
+    task = (
         check_campaign_complete.using(run_after=run_after) if run_after else check_campaign_complete
     )
-    check.enqueue(campaign.id)
+    task.enqueue(campaign.id)
+
+
+def _run_after(campaign: Campaign) -> datetime | None:
+    return campaign.scheduled_at if campaign.status == CampaignStatus.SCHEDULED else None
 
 
 def _task_size(campaign: Campaign) -> int:

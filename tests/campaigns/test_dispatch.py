@@ -77,6 +77,48 @@ def test_running_the_chunks_twice_never_sends_twice():
     assert sum(len(r.json()["msgs"]) for r in fake.received) == 300
 
 
+def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_none(
+    monkeypatch,
+):
+    """A second worker can send the first chunk while the rest is being created; a prepare
+    that dies midway leaves every created message with its task, and its rerun adds the
+    rest, each message queued once."""
+    from django_tasks_db.models import DBTaskResult
+
+    monkeypatch.setattr(dispatch, "CREATE_CHUNK", 10)
+    real_link = dispatch._link_recipients
+    calls = []
+
+    def link_then_die_on_the_third_chunk(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("worker killed")
+        real_link(*args)
+
+    def queued_for_sending() -> list[str]:
+        tasks = DBTaskResult.objects.filter(task_path__endswith="dispatch_chunk")
+        return [i for task in tasks for i in task.args_kwargs["args"][1]]
+
+    with FakeProvider() as fake:
+        campaign = make_campaign(make_provider(fake.url, batch_size=5))
+        services.upload_create(campaign=campaign, file=csv_file(numbers_csv(35)))
+        services.campaign_launch(campaign=campaign)  # prepare is queued, not run yet
+        monkeypatch.setattr(dispatch, "_link_recipients", link_then_die_on_the_third_chunk)
+        with pytest.raises(RuntimeError):
+            dispatch.campaign_prepare(campaign_id=campaign.id)
+
+        created = {str(i) for i in Message.objects.values_list("id", flat=True)}
+        assert len(created) == 20 and sorted(queued_for_sending()) == sorted(created)
+
+        monkeypatch.setattr(dispatch, "_link_recipients", real_link)
+        dispatch.campaign_prepare(campaign_id=campaign.id)
+        queued = queued_for_sending()
+        assert len(queued) == len(set(queued)) == Message.objects.count() == 35
+        run_worker()
+    assert sum(len(r.json()["msgs"]) for r in fake.received) == 35
+    assert Campaign.objects.get().status == Campaign.Status.COMPLETED
+
+
 def test_a_paused_campaign_sends_nothing_until_resumed():
     with FakeProvider() as fake:
         campaign = make_campaign(make_provider(fake.url, batch_size=10))
