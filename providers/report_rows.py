@@ -61,18 +61,17 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     queue instead of deadlocking; SQLite's IMMEDIATE transaction already holds the
     database's write lock.
     """
-    uuid_, _ = _adapters()
     column = _columns(Message)
     id_, status, to = column["id"], column["status"], column["to"]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(sorted(message_ids)):
+            where, params = _ids_in(id_, chunk)
             cursor.execute(
                 f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
-                f"WHERE {column['provider_id']} = %s AND {id_} IN ({_marks(chunk)}) "
-                f"ORDER BY {id_}{lock}",
-                [provider_id, *map(uuid_, chunk)],
+                f"WHERE {column['provider_id']} = %s AND {where} ORDER BY {id_}{lock}",
+                [provider_id, *params],
             )
             found.extend(cursor.fetchall())
     if connection.features.has_native_uuid_field:
@@ -186,17 +185,26 @@ EVENT_FIELDS = ("message_id", "source", "status", "code", "description", "data",
 def _change_statements(
     message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str], tail: str
 ) -> Iterator[tuple[str, list[Any]]]:
-    uuid_, datetime_ = _adapters()
+    _, datetime_ = _adapters()
     column = _columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
     for chunk in _chunks(message_ids):
+        where, params = _ids_in(column["id"], chunk)
         sql = (
             f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
-            f"WHERE {column['id']} IN ({_marks(chunk)}) "
-            f"AND {column['status']} IN ({_marks(from_statuses)}){tail}"
+            f"WHERE {where} AND {column['status']} IN ({_marks(from_statuses)}){tail}"
         )
-        yield sql, [*prepared, *map(uuid_, chunk), *from_statuses]
+        yield sql, [*prepared, *params, *from_statuses]
+
+
+def _ids_in(column: str, ids: list[uuid.UUID]) -> tuple[str, list[Any]]:
+    """`column` among these ids: one array parameter on PostgreSQL (one value to send and
+    parse, not hundreds), an `IN (...)` list elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::uuid[])", [ids]
+    uuid_, _ = _adapters()
+    return f"{column} IN ({_marks(ids)})", [uuid_(value) for value in ids]
 
 
 def _uuid(value: Any) -> uuid.UUID:
