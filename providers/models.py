@@ -185,8 +185,14 @@ class Message(models.Model):
     # `sending` belongs to. Never searched by, so not indexed.
     claim = models.UUIDField(null=True, blank=True, editable=False)
     is_test = models.BooleanField(default=False)
+    # No index of its own: it is looked up only with an idempotency key (the unique
+    # constraint below serves that) and when a user is deleted.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -200,19 +206,33 @@ class Message(models.Model):
         # rows: counts by status, the log filtered by status newest first, failures by
         # code, and a campaign's recent submissions and completions (send rate, chart).
         # None is on updated_at: every status change rewrites it, and an index on it
-        # would cost a write on every send and delivery report.
+        # would cost a write on every send and delivery report. Every status change
+        # writes every index a row belongs to, so the ones that serve only some rows
+        # (unfinished messages, submitted or completed ones) hold only those.
         indexes = [
             models.Index(
                 fields=["provider", "status", "created_at"], name="message_provider_status_idx"
             ),
             models.Index(fields=["provider", "-created_at"]),
-            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=Q(status__in=["queued", "sending"]),
+                name="message_unfinished_idx",
+            ),
             models.Index(fields=["to"]),
             models.Index(
                 fields=["campaign_ref", "status", "error_code"], name="message_campaign_status_idx"
             ),
-            models.Index(fields=["campaign_ref", "submitted_at"], name="message_campaign_sent_idx"),
-            models.Index(fields=["campaign_ref", "completed_at"], name="message_campaign_done_idx"),
+            models.Index(
+                fields=["campaign_ref", "submitted_at"],
+                condition=Q(submitted_at__isnull=False),
+                name="message_campaign_sent_idx",
+            ),
+            models.Index(
+                fields=["campaign_ref", "completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="message_campaign_done_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
