@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -373,8 +373,7 @@ class GroupSender:
 
 
 def _render(provider: Provider, messages: Sequence[Claimed]) -> RenderedRequest:
-    # Rendering reads only the fields a Claimed carries (to, body, variables, ids).
-    return render_request(provider, cast(Sequence[Message], messages))
+    return render_request(provider, messages)
 
 
 def _request_and_send(

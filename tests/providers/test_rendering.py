@@ -7,6 +7,7 @@ import pytest
 
 from providers.models import Message, Provider
 from providers.rendering import MASK, RenderError, format_number, render_request
+from providers.services import Claimed
 
 
 def make_provider(**fields) -> Provider:
@@ -162,3 +163,45 @@ def test_header_values_are_latin1_safe():
     headers = render_request(provider, [make_message(provider)]).headers
     assert "\n" not in headers["X-Name"]
     assert headers["X-Uni"] == "नमस्ते".encode()
+
+
+def test_a_claimed_message_renders_as_the_message_it_was_claimed_from():
+    provider = make_provider(payload={"to": "$$To", "text": "$$Body", "id": "$$MessageID"})
+    message = make_message(provider, body="Hi", variables={"SenderID": "ACMEIN"})
+    claimed = Claimed(
+        id=message.id,
+        provider_id=1,
+        to=message.to,
+        body=message.body,
+        template_id=message.template_id,
+        variables=message.variables,
+        campaign_ref=message.campaign_ref,
+        attempts=0,
+    )
+    assert render_request(provider, [claimed]) == render_request(provider, [message])
+
+
+def test_a_template_edited_in_place_is_used_from_the_next_request():
+    provider = make_provider(payload={"to": "$$To", "text": "$$Body"})
+    message = make_message(provider)
+    render_request(provider, [message])
+    provider.payload["text"] = "From ACME: $$Body"
+    provider.payload["to"] = 1
+    assert json.loads(render_request(provider, [message]).body) == {
+        "to": 1,
+        "text": "From ACME: Hello",
+    }
+
+
+def test_a_later_batch_record_without_a_custom_value_keeps_the_placeholder():
+    provider = make_provider(
+        payload={"msgs": [{"to": "$$To", "from": "$$SenderID"}]},
+        batch_enabled=True,
+        batch_key="msgs",
+    )
+    messages = [
+        make_message(provider, variables={"SenderID": "ACMEIN"}),
+        make_message(provider, variables={}),
+    ]
+    body = json.loads(render_request(provider, messages).body)
+    assert [record["from"] for record in body["msgs"]] == ["ACMEIN", "$$SenderID"]
