@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -107,7 +108,31 @@ def messages_change_returning(
     return changed
 
 
-def message_change_recorded(
+@dataclass(frozen=True)
+class ReportChange:
+    """The statements that apply one status-changing report to its message, with its
+    audit row and history event, built before any lock is taken: the first changes the
+    message (returning a row if it did), the others run only if it did.
+
+    PostgreSQL gets one statement (one round trip, atomic on its own: BEGIN, UPDATE, two
+    inserts and COMMIT become one); SQLite three, for one transaction.
+    """
+
+    statements: list[tuple[str, list[Any]]]
+
+    def run(self) -> bool:
+        """Run the statements; True if the message changed (else nothing was written)."""
+        (change_sql, change_params), *inserts = self.statements
+        with connection.cursor() as cursor:
+            cursor.execute(change_sql, change_params)
+            if cursor.fetchone() is None:
+                return False
+            for sql, params in inserts:
+                cursor.execute(sql, params)
+        return True
+
+
+def report_change(
     *,
     provider_id: int,
     message_id: uuid.UUID,
@@ -116,35 +141,17 @@ def message_change_recorded(
     audit: AuditRow,
     event: EventRow,
     at: datetime,
-) -> bool:
-    """PostgreSQL: change one of the provider's messages and insert its audit row and
-    history event, all in one statement (one round trip, atomic on its own); True if the
-    message changed. When it did not, nothing was written.
-
-    A callback of one report is the commonest there is, and on PostgreSQL its time goes
-    to round trips: BEGIN, UPDATE, two inserts and COMMIT become one.
-    """
+) -> ReportChange:
     column = _columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     audit_columns = ", ".join(_columns(DeliveryReport)[name] for name in AUDIT_FIELDS)
     event_columns = ", ".join(_columns(MessageEvent)[name] for name in EVENT_FIELDS)
-    # Every value from the report is a parameter; the message id comes from the UPDATE.
-    audit_values = "%s, changed.id, %s, %s, %s, %s, %s::timestamptz, %s, %s::jsonb, %s::timestamptz"
-    event_values = "changed.id, %s, %s, %s, %s, %s::jsonb, %s::timestamptz"
-    sql = (
-        f"WITH changed AS (UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
+    change = (
+        f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
         f"WHERE {column['id']} = %s AND {column['provider_id']} = %s "
-        f"AND {column['status']} IN ({_marks(from_statuses)}) RETURNING {column['id']} AS id), "
-        f"audit AS (INSERT INTO {_table(DeliveryReport)} ({audit_columns}) "
-        f"SELECT {audit_values} FROM changed) "
-        f"INSERT INTO {_table(MessageEvent)} ({event_columns}) "
-        f"SELECT {event_values} FROM changed RETURNING 1"
+        f"AND {column['status']} IN ({_marks(from_statuses)}) RETURNING {column['id']}"
     )
-    params = [
-        *values.values(),
-        message_id,
-        provider_id,
-        *from_statuses,
+    audit_params = [
         audit.provider_id,
         audit.message_ref,
         audit.event,
@@ -154,19 +161,48 @@ def message_change_recorded(
         audit.outcome,
         audit.raw,
         at,
-        event.source,
-        event.status,
-        event.code,
-        event.description,
-        event.data,
-        at,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+    event_params = [event.source, event.status, event.code, event.description, event.data, at]
+    if connection.vendor == "postgresql":
+        # The message id comes from the UPDATE, so nothing is inserted unless it changed.
+        sql = (
+            f"WITH changed AS ({change} AS id), "
+            f"audit AS (INSERT INTO {_table(DeliveryReport)} ({audit_columns}) SELECT "
+            "%s, changed.id, %s, %s, %s, %s, %s::timestamptz, %s, %s::jsonb, %s::timestamptz "
+            f"FROM changed) INSERT INTO {_table(MessageEvent)} ({event_columns}) "
+            "SELECT changed.id, %s, %s, %s, %s, %s::jsonb, %s::timestamptz FROM changed "
+            "RETURNING 1"
+        )
+        params = [*values.values(), message_id, provider_id, *from_statuses]
+        return ReportChange([(sql, [*params, *audit_params, *event_params])])
+    uuid_, datetime_ = _adapters()
+    id_ = uuid_(message_id)
+    audit_params[5] = datetime_(audit.occurred_at)
+    audit_params[-1] = event_params[-1] = datetime_(at)
+    change_params = [
+        *(datetime_(v) if isinstance(v, datetime) else v for v in values.values()),
+        id_,
+        provider_id,
+        *from_statuses,
+    ]
+    return ReportChange(
+        [
+            (change, change_params),
+            (
+                f"INSERT INTO {_table(DeliveryReport)} ({audit_columns}) "  # noqa: S608
+                f"VALUES ({_marks(audit_params)}, %s)",
+                [*audit_params[:1], id_, *audit_params[1:]],
+            ),
+            (
+                f"INSERT INTO {_table(MessageEvent)} ({event_columns}) "  # noqa: S608
+                f"VALUES (%s, {_marks(event_params)})",
+                [id_, *event_params],
+            ),
+        ]
+    )
 
 
-# The columns message_change_recorded fills, in its order (message_id from the UPDATE).
+# The columns report_change fills, in this order.
 AUDIT_FIELDS = (
     "provider_id",
     "message_id",

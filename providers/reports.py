@@ -36,10 +36,10 @@ from .report_rows import (
     EventRow,
     audits_insert,
     events_insert,
-    message_change_recorded,
     messages_change,
     messages_change_returning,
     messages_lock,
+    report_change,
 )
 
 Status = Message.Status
@@ -94,7 +94,7 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
         return []
     message_ids = [_message_id(report.message_ref) for report in reports]
     now = timezone.now()
-    if len(reports) == 1 and _applied_in_one_statement(provider, reports[0], message_ids[0], now):
+    if len(reports) == 1 and _single_report_applied(provider, reports[0], message_ids[0], now):
         return [APPLIED]
     audits: list[AuditRow] = []
     events: list[EventRow] = []
@@ -136,7 +136,7 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
     return [audit.outcome for audit in audits]
 
 
-def _applied_in_one_statement(
+def _single_report_applied(
     provider: Provider, report: Report, message_id: uuid.UUID | None, now: datetime
 ) -> bool:
     """One report that changes its message's status, the commonest callback there is:
@@ -145,9 +145,9 @@ def _applied_in_one_statement(
     no status change, a STOP reply) is decided on the locked row as usual, and this wrote
     nothing.
 
-    PostgreSQL: one statement, so one round trip instead of five. SQLite: the rows are
-    built before taking the database's single write lock, which is held only for the
-    three statements.
+    PostgreSQL: one statement, so one round trip instead of five. SQLite: the statements
+    are built before taking the database's single write lock, which is held only while
+    they run.
     """
     if message_id is None or report.status not in CHANGES_FROM:
         return False
@@ -155,31 +155,19 @@ def _applied_in_one_statement(
         return False
     description = _description(report)
     raw = json.dumps(report.raw)
-    values = {**_change(report, description, now), "updated_at": now}
-    audit = _audit(provider, report, raw, message_id, description, APPLIED)
-    event = _event(report, raw, message_id, description, APPLIED)
-    from_statuses = CHANGES_FROM[report.status]
+    change = report_change(
+        provider_id=provider.pk,
+        message_id=message_id,
+        values={**_change(report, description, now), "updated_at": now},
+        from_statuses=CHANGES_FROM[report.status],
+        audit=_audit(provider, report, raw, message_id, description, APPLIED),
+        event=_event(report, raw, message_id, description, APPLIED),
+        at=now,
+    )
     if connection.vendor == "postgresql":
-        return message_change_recorded(
-            provider_id=provider.pk,
-            message_id=message_id,
-            values=values,
-            from_statuses=from_statuses,
-            audit=audit,
-            event=event,
-            at=now,
-        )
+        return change.run()
     with _writer_turn(), transaction.atomic():
-        changed = messages_change_returning(
-            provider_id=provider.pk,
-            message_ids=[message_id],
-            values=values,
-            from_statuses=from_statuses,
-        )
-        if changed:
-            audits_insert([audit], received_at=now)
-            events_insert([event], created_at=now)
-    return bool(changed)
+        return change.run()
 
 
 def _applied_at_once(
@@ -196,7 +184,7 @@ def _applied_at_once(
 
     PostgreSQL locks an UPDATE's rows in no set order, so two callbacks naming the same
     messages could deadlock: there only a callback's single report is changed straight
-    away, by `_applied_in_one_statement`, before this. SQLite locks the whole database at
+    away, by `_single_report_applied`, before this. SQLite locks the whole database at
     BEGIN. A single report has had its try already.
     """
     if not connection.features.can_return_columns_from_insert:
