@@ -74,10 +74,18 @@ def campaign_prepare(*, campaign_id: int) -> None:
             for _, phone, fields in recipients
         ]
         with transaction.atomic():
+            # The campaign row is locked first, so a cancel either comes before this chunk
+            # (and nothing more is created) or after it (and fails its messages with the
+            # rest). A pause holds the chunk back: resuming enqueues every queued message.
+            campaign.status, campaign.scheduled_at = (
+                Campaign.objects.select_for_update()
+                .values_list("status", "scheduled_at")
+                .get(id=campaign.id)
+            )
+            if campaign.status == CampaignStatus.CANCELLED:
+                return
             messages_insert(rows=rows, shared=shared)
             _link_recipients([r[0] for r in recipients], [row[0] for row in rows])
-            # A pause meanwhile holds the chunk back; resuming enqueues every queued message.
-            campaign.refresh_from_db(fields=["status", "scheduled_at"])
             _enqueue_chunks(campaign, [row[0] for row in rows])
     _enqueue_check(campaign)
 

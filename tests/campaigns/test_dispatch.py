@@ -119,6 +119,30 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
     assert Campaign.objects.get().status == Campaign.Status.COMPLETED
 
 
+def test_a_campaign_cancelled_while_its_messages_are_created_gets_no_more(monkeypatch):
+    monkeypatch.setattr(dispatch, "CREATE_CHUNK", 10)
+    real_link = dispatch._link_recipients
+
+    def link_then_cancel(*args):
+        real_link(*args)
+        services.campaign_cancel(campaign=Campaign.objects.get())
+
+    with FakeProvider() as fake:
+        campaign = make_campaign(make_provider(fake.url, batch_size=5))
+        services.upload_create(campaign=campaign, file=csv_file(numbers_csv(35)))
+        services.campaign_launch(campaign=campaign)
+        monkeypatch.setattr(dispatch, "_link_recipients", link_then_cancel)
+        dispatch.campaign_prepare(campaign_id=campaign.id)
+        monkeypatch.setattr(dispatch, "_link_recipients", real_link)
+        run_worker()
+
+    assert fake.received == []
+    assert Counter(Message.objects.values_list("status", "error_code")) == {
+        ("failed", "cancelled"): 10
+    }
+    assert Campaign.objects.get().status == Campaign.Status.CANCELLED
+
+
 def test_a_paused_campaign_sends_nothing_until_resumed():
     with FakeProvider() as fake:
         campaign = make_campaign(make_provider(fake.url, batch_size=10))
