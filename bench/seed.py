@@ -1,9 +1,9 @@
 """Data the benchmarks start from, written fast and outside any timing.
 
 Small things (the user, providers, campaigns) go through the ORM. Large tables are
-written by `rows_insert`: COPY on PostgreSQL, executemany in large transactions on
-SQLite, with every column of the model filled (defaults prepared once), so the rows
-are what the product itself would have written.
+written by `rows_insert` with the product's own bulk writer (COPY on PostgreSQL,
+executemany elsewhere), every column filled, so the rows are what the product itself
+would have written.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from itertools import islice
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models, transaction
-from django.db.models.fields import AutoFieldMixin
+from django.db import models, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from campaigns.dispatch import link_recipients
 from campaigns.models import Campaign, Recipient, Upload
+from providers import bulk
 from providers.models import Message, MessageEvent, Provider
 
 USERNAME = "bench"
@@ -92,7 +93,7 @@ def campaign_with_recipients(*, provider: Provider, user: Any, count: int, name:
 
 def submitted_messages(*, provider: Provider, count: int) -> list[str]:
     """`count` messages the provider accepted and has not yet reported on; their ids."""
-    ids = [str(uuid.uuid4()) for _ in range(count)]
+    ids = [uuid.uuid4() for _ in range(count)]
     now = timezone.now()
     rows_insert(
         Message,
@@ -111,7 +112,7 @@ def submitted_messages(*, provider: Provider, count: int) -> list[str]:
             for n, message_id in enumerate(ids)
         ),
     )
-    return ids
+    return [str(message_id) for message_id in ids]
 
 
 # ---------------------------------------------------------------- the dashboard's million
@@ -199,6 +200,8 @@ def _events(messages: Sequence[tuple[uuid.UUID, str, datetime]]) -> Iterator[dic
             "created_at": created,
             "source": MessageEvent.Source.SEND,
             "status": Status.SUBMITTED,
+            "code": "",
+            "description": "Accepted by the provider (HTTP 200)",
             "http_status": 200,
             "duration_ms": 40,
             "data": {"response": '{"status": "success"}'},
@@ -211,6 +214,8 @@ def _events(messages: Sequence[tuple[uuid.UUID, str, datetime]]) -> Iterator[dic
                 "status": status,
                 "code": "901" if status == Status.FAILED else "",
                 "description": "DND Failure" if status == Status.FAILED else "Delivered",
+                "http_status": None,
+                "duration_ms": None,
                 "data": {"event": status, "meta": str(message_id)},
             }
 
@@ -220,81 +225,29 @@ def _link_recipients(campaign: Campaign, message_ids: list[uuid.UUID]) -> None:
     recipient_ids = list(
         Recipient.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True)
     )
-    table = Recipient._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} AS r SET message_id = v.message_id "
-                "FROM unnest(%s::bigint[], %s::uuid[]) AS v(id, message_id) WHERE r.id = v.id",
-                [recipient_ids, message_ids],
+    for start in range(0, len(recipient_ids), INSERT_CHUNK):
+        with transaction.atomic():
+            link_recipients(
+                recipient_ids[start : start + INSERT_CHUNK],
+                message_ids[start : start + INSERT_CHUNK],
             )
-            return
-        pairs = [(m.hex, r) for r, m in zip(recipient_ids, message_ids, strict=True)]
-        for start in range(0, len(pairs), INSERT_CHUNK):
-            with transaction.atomic():
-                cursor.executemany(
-                    f"UPDATE {table} SET message_id = %s WHERE id = %s",
-                    pairs[start : start + INSERT_CHUNK],
-                )
 
 
 # ---------------------------------------------------------------- fast inserts
 
 
 def rows_insert(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> int:
-    """Insert rows given as {column: value}; other columns get the field's default."""
-    fields = [
-        f
-        for f in model._meta.concrete_fields
-        if not (isinstance(f, AutoFieldMixin) and f.primary_key)
-    ]
-    columns = [str(f.column) for f in fields]
-    defaults = [_default(f) for f in fields]
-    convert = [_converter(f) for f in fields]
-
-    def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            conv(row[col]) if col in row else default
-            for col, default, conv in zip(columns, defaults, convert, strict=True)
-        )
-
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    """Insert rows given as {field: value}, every row with the same fields; the others
+    get their defaults. The product's own bulk writer, a transaction per chunk: SQLite has
+    one writer at a time, and the db_workers (which poll for tasks in write transactions)
+    must not wait out their timeout."""
     count = 0
     it = iter(rows)
-    if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in it:
-                    copy.write_row(values(row))
-                    count += 1
-        return count
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-    while chunk := [values(row) for row in islice(it, INSERT_CHUNK)]:
-        # A transaction per chunk: SQLite has one writer at a time, and the db_workers
-        # (which poll for tasks in write transactions) must not wait out their timeout.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(sql, chunk)
+    while chunk := list(islice(it, INSERT_CHUNK)):
+        names = list(chunk[0])
+        with transaction.atomic():
+            bulk.rows_insert(
+                model, varying=names, rows=[[row[n] for n in names] for row in chunk], shared={}
+            )
         count += len(chunk)
     return count
-
-
-def _default(field: models.Field[Any, Any]) -> Any:
-    if field.has_default() or not field.null:
-        return field.get_db_prep_save(field.get_default(), connection)
-    return None
-
-
-def _converter(field: models.Field[Any, Any]) -> Any:
-    """A fast conversion of one Python value to what the database driver takes."""
-    if isinstance(field, models.JSONField):
-        return lambda value: field.get_db_prep_save(value, connection)
-    if isinstance(field, (models.UUIDField, models.ForeignKey)) and isinstance(
-        field.target_field if isinstance(field, models.ForeignKey) else field, models.UUIDField
-    ):
-        if connection.vendor == "postgresql":
-            return lambda value: None if value is None else str(value)
-        return lambda value: None if value is None else uuid.UUID(str(value)).hex
-    if isinstance(field, models.DateTimeField) and connection.vendor != "postgresql":
-        return lambda value: field.get_db_prep_save(value, connection)
-    return lambda value: value

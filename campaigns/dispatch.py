@@ -85,12 +85,12 @@ def campaign_prepare(*, campaign_id: int) -> None:
             if campaign.status == CampaignStatus.CANCELLED:
                 return
             messages_insert(rows=rows, shared=shared)
-            _link_recipients([r[0] for r in recipients], [row[0] for row in rows])
+            link_recipients([r[0] for r in recipients], [row[0] for row in rows])
             _enqueue_chunks(campaign, [row[0] for row in rows])
     _enqueue_check(campaign)
 
 
-def _link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> None:
+def link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> None:
     """Point each recipient at its message: one statement, not one UPDATE per row."""
     table = connection.ops.quote_name(Recipient._meta.db_table)
     with connection.cursor() as cursor:

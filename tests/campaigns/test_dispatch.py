@@ -86,7 +86,7 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
     from django_tasks_db.models import DBTaskResult
 
     monkeypatch.setattr(dispatch, "CREATE_CHUNK", 10)
-    real_link = dispatch._link_recipients
+    real_link = dispatch.link_recipients
     calls = []
 
     def link_then_die_on_the_third_chunk(*args):
@@ -103,14 +103,14 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
         campaign = make_campaign(make_provider(fake.url, batch_size=5))
         services.upload_create(campaign=campaign, file=csv_file(numbers_csv(35)))
         services.campaign_launch(campaign=campaign)  # prepare is queued, not run yet
-        monkeypatch.setattr(dispatch, "_link_recipients", link_then_die_on_the_third_chunk)
+        monkeypatch.setattr(dispatch, "link_recipients", link_then_die_on_the_third_chunk)
         with pytest.raises(RuntimeError):
             dispatch.campaign_prepare(campaign_id=campaign.id)
 
         created = {str(i) for i in Message.objects.values_list("id", flat=True)}
         assert len(created) == 20 and sorted(queued_for_sending()) == sorted(created)
 
-        monkeypatch.setattr(dispatch, "_link_recipients", real_link)
+        monkeypatch.setattr(dispatch, "link_recipients", real_link)
         dispatch.campaign_prepare(campaign_id=campaign.id)
         queued = queued_for_sending()
         assert len(queued) == len(set(queued)) == Message.objects.count() == 35
@@ -121,7 +121,7 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
 
 def test_a_campaign_cancelled_while_its_messages_are_created_gets_no_more(monkeypatch):
     monkeypatch.setattr(dispatch, "CREATE_CHUNK", 10)
-    real_link = dispatch._link_recipients
+    real_link = dispatch.link_recipients
 
     def link_then_cancel(*args):
         real_link(*args)
@@ -131,9 +131,9 @@ def test_a_campaign_cancelled_while_its_messages_are_created_gets_no_more(monkey
         campaign = make_campaign(make_provider(fake.url, batch_size=5))
         services.upload_create(campaign=campaign, file=csv_file(numbers_csv(35)))
         services.campaign_launch(campaign=campaign)
-        monkeypatch.setattr(dispatch, "_link_recipients", link_then_cancel)
+        monkeypatch.setattr(dispatch, "link_recipients", link_then_cancel)
         dispatch.campaign_prepare(campaign_id=campaign.id)
-        monkeypatch.setattr(dispatch, "_link_recipients", real_link)
+        monkeypatch.setattr(dispatch, "link_recipients", real_link)
         run_worker()
 
     assert fake.received == []
