@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 
+from providers.bulk import among, rows_write
 from providers.models import OptOut
 
 from .models import Recipient
@@ -47,11 +48,11 @@ def recipients_insert(rows: Sequence[NewRecipient]) -> None:
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic():
-                _copy(values)
+                rows_write(Recipient, _COLUMNS, values)
             return
         except IntegrityError:
             pass  # a concurrent upload to the same campaign took one of these numbers
-    _insert_ignoring_conflicts(values)
+    rows_write(Recipient, _COLUMNS, values, ignore_conflicts=True)
 
 
 def commit_without_waiting() -> None:
@@ -73,10 +74,10 @@ def recipients_existing(*, campaign_id: int, phones: list[str]) -> dict[str, Exi
     table, (campaign, upload, row, phone, _) = _table(), _quoted_columns()
     found: dict[str, ExistingRecipient] = {}
     with connection.cursor() as cursor:
-        for among, params in _among(phones):
+        for where, params in _among(phone, phones):
             cursor.execute(
                 f"SELECT {phone}, {upload}, {row} FROM {table} "  # noqa: S608
-                f"WHERE {campaign} = %s AND {phone} {among}",
+                f"WHERE {campaign} = %s AND {where}",
                 [campaign_id, *params],
             )
             found.update((number, ExistingRecipient(up, r)) for number, up, r in cursor.fetchall())
@@ -91,43 +92,21 @@ def opted_out(phones: list[str]) -> set[str]:
     phone = connection.ops.quote_name("phone")
     found: set[str] = set()
     with connection.cursor() as cursor:
-        for among, params in _among(phones):
-            cursor.execute(f"SELECT {phone} FROM {table} WHERE {phone} {among}", params)  # noqa: S608
+        for where, params in _among(phone, phones):
+            cursor.execute(f"SELECT {phone} FROM {table} WHERE {where}", params)  # noqa: S608
             found.update(number for (number,) in cursor.fetchall())
     return found
 
 
-def _among(values: list[str]) -> Iterator[tuple[str, list[Any]]]:
-    """`column IN (...)` for a few thousand values: on PostgreSQL one array parameter,
-    planned far faster than thousands of separate ones; elsewhere as many IN lists as the
-    database's limit on parameters needs (one parameter is left for the query's own)."""
+def _among(column: str, values: list[str]) -> Iterator[tuple[str, list[Any]]]:
+    """`column` among a few thousand values, in as many conditions as the database's limit
+    on parameters needs (one parameter is left for the query's own)."""
     if connection.vendor == "postgresql":
-        yield "= ANY(%s)", [values]
+        yield among(column, values)
         return
     size = (connection.features.max_query_params or len(values) + 1) - 1
     for start in range(0, len(values), size):
-        part = values[start : start + size]
-        yield "IN (" + ", ".join(["%s"] * len(part)) + ")", part
-
-
-def _copy(values: list[_Values]) -> None:
-    columns = ", ".join(_quoted_columns())
-    # The psycopg cursor under Django's wrapper, its errors translated like Django's own.
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.cursor.copy(f"COPY {_table()} ({columns}) FROM STDIN") as copy:
-            for value in values:
-                copy.write_row(value)
-
-
-def _insert_ignoring_conflicts(values: list[_Values]) -> None:
-    columns = ", ".join(_quoted_columns())
-    marks = ", ".join(["%s"] * len(_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {_table()} ({columns}) VALUES ({marks}) "  # noqa: S608
-            "ON CONFLICT DO NOTHING",
-            values,
-        )
+        yield among(column, values[start : start + size])
 
 
 def _table() -> str:

@@ -9,7 +9,6 @@ gives the same stored value.
 
 from __future__ import annotations
 
-import datetime
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -79,18 +78,24 @@ def rows_insert(
 
 
 def rows_write(
-    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
 ) -> None:
     """Write rows whose values are already in the database's own forms, one per `fields`
     (attnames): COPY on PostgreSQL (even for one row no slower than an INSERT, where
     psycopg's executemany is slower by half), one prepared INSERT over every row elsewhere.
+    With `ignore_conflicts`, rows that would break a unique constraint are skipped (an
+    INSERT … ON CONFLICT DO NOTHING everywhere: COPY has no such option).
     """
     if not rows:
         return
     column = {f.attname: f.column for f in model._meta.concrete_fields}
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(str(column[name])) for name in fields)
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and not ignore_conflicts:
         # The psycopg cursor under Django's wrapper, its errors translated like Django's own.
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -98,8 +103,29 @@ def rows_write(
                     copy.write_row(row)
         return
     marks = ", ".join(["%s"] * len(fields))
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflicts}",  # noqa: S608
+            rows,
+        )
+
+
+def uuid_param(value: uuid.UUID | None) -> Any:
+    """A UUID as a query parameter: itself where the database has a uuid type, else the
+    hex text Django stores."""
+    if value is None or connection.features.has_native_uuid_field:
+        return value
+    return value.hex
+
+
+def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`column` among these values (in the database's own forms) and its parameters: one
+    array parameter on PostgreSQL, so the statement is planned as fast whatever the count;
+    an `IN (...)` list elsewhere (callers keep within the limit on parameters)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
@@ -109,24 +135,14 @@ def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
     if isinstance(field, models.ForeignKey):
         field = field.target_field
     if isinstance(field, models.UUIDField):
-        if connection.features.has_native_uuid_field:
-            return same
-        return lambda value: None if value is None else value.hex
+        return same if connection.features.has_native_uuid_field else uuid_param
     if isinstance(field, models.DateTimeField) and connection.vendor == "postgresql":
         return same  # aware datetimes go as they are
-    if isinstance(field, models.DateTimeField) and connection.vendor == "sqlite":
-        # What Django's SQLite backend stores: naive UTC text with microseconds.
-        def text(value: datetime.datetime | None) -> str | None:
-            if value is None:
-                return None
-            naive = value.astimezone(datetime.UTC).replace(tzinfo=None)
-            return naive.isoformat(" ", "microseconds")
-
-        return text
     if isinstance(field, models.JSONField):
         # The JSON text Django would store; COPY and the INSERT both take it as it is.
         encoder = field.encoder
         return lambda value: None if value is None else json.dumps(value, cls=encoder)
     if isinstance(field, models.DateTimeField):
-        return lambda value: field.get_db_prep_save(value, connection)
+        # The text Django itself stores, so that rows compare and sort alike.
+        return connection.ops.adapt_datetimefield_value
     return same

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import Model
 
-from .bulk import rows_write
+from .bulk import among, rows_write, uuid_param
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -68,7 +68,7 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(sorted(message_ids)):
-            where, params = _ids_in(id_, chunk)
+            where, params = among(id_, [uuid_param(i) for i in chunk])
             cursor.execute(
                 f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
                 f"WHERE {column['provider_id']} = %s AND {where} ORDER BY {id_}{lock}",
@@ -226,21 +226,12 @@ def _change_statements(
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
     for chunk in _chunks(message_ids):
-        where, params = _ids_in(column["id"], chunk)
+        where, params = among(column["id"], [uuid_param(i) for i in chunk])
         sql = (
             f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
             f"WHERE {where} AND {column['status']} IN ({_marks(from_statuses)}){tail}"
         )
         yield sql, [*prepared, *params, *from_statuses]
-
-
-def _ids_in(column: str, ids: list[uuid.UUID]) -> tuple[str, list[Any]]:
-    """`column` among these ids: one array parameter on PostgreSQL (one value to send and
-    parse, not hundreds), an `IN (...)` list elsewhere."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::uuid[])", [ids]
-    uuid_, _ = _adapters()
-    return f"{column} IN ({_marks(ids)})", [uuid_(value) for value in ids]
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -276,17 +267,8 @@ def events_insert(rows: Sequence[EventRow], *, created_at: datetime) -> None:
 
 
 def _adapters() -> tuple[Callable[[uuid.UUID | None], Any], Callable[[datetime | None], Any]]:
-    """How this database takes a UUID and a time (looked up once, not once per row)."""
-    uuid_ = _same if connection.features.has_native_uuid_field else _hex
-    return uuid_, connection.ops.adapt_datetimefield_value
-
-
-def _same(value: uuid.UUID | None) -> uuid.UUID | None:
-    return value
-
-
-def _hex(value: uuid.UUID | None) -> str | None:
-    return None if value is None else value.hex
+    """How this database takes a UUID and a time."""
+    return uuid_param, connection.ops.adapt_datetimefield_value
 
 
 def _table(model: type[Model]) -> str:

@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import phones, transport
-from .bulk import events_insert
+from .bulk import among, events_insert, uuid_param
 from .models import Message, MessageEvent, OptOut, Provider, new_callback_token
 from .rendering import RenderedRequest, RenderError, render_request
 from .reports import Report as Report
@@ -190,10 +190,12 @@ def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(ids), UPDATE_CHUNK):
-            where, id_params = _ids_in(ids[start : start + UPDATE_CHUNK])
+            where, id_params = among(
+                "id", [uuid_param(i) for i in ids[start : start + UPDATE_CHUNK]]
+            )
             params = [
                 Status.SENDING,
-                _uuid_param(token),
+                uuid_param(token),
                 ops.adapt_datetimefield_value(now),
                 *id_params,
                 Status.QUEUED,
@@ -248,18 +250,6 @@ class Claimed:
     attempts: int
     # Set when the send failed and the message goes back to the queue.
     retry_delay: float | None = None
-
-
-def _uuid_param(value: uuid.UUID) -> Any:
-    return value if connection.features.has_native_uuid_field else value.hex
-
-
-def _ids_in(ids: Sequence[uuid.UUID]) -> tuple[str, list[Any]]:
-    """A `WHERE id …` condition for these ids and its parameters: one array parameter on
-    PostgreSQL, so the statement stays the same size whatever the count."""
-    if connection.vendor == "postgresql":
-        return "id = ANY(%s)", [list(ids)]
-    return "id IN (" + ", ".join(["%s"] * len(ids)) + ")", [value.hex for value in ids]
 
 
 def messages_send_claimed(
@@ -448,7 +438,9 @@ def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
     at = ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         for start in range(0, len(ids), UPDATE_CHUNK):
-            where, id_params = _ids_in(ids[start : start + UPDATE_CHUNK])
+            where, id_params = among(
+                "id", [uuid_param(i) for i in ids[start : start + UPDATE_CHUNK]]
+            )
             # An earlier attempt's error no longer describes the message.
             cursor.execute(
                 f"UPDATE {ops.quote_name(Message._meta.db_table)}"
