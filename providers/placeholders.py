@@ -52,32 +52,26 @@ def split_placeholders(text: str) -> list[str]:
     return PLACEHOLDER_RE.split(text)
 
 
-def fill(parts: Sequence[str], values: Mapping[str, str]) -> str:
+def fill(
+    parts: Sequence[str], values: Mapping[str, str], escape: Callable[[str], str] = str
+) -> str:
     """Join parts from `split_placeholders`, each known name replaced by its value.
 
-    As with `substitute`, unknown names are left as written and values are not expanded.
+    Unknown names are left as written (validation reports them before any send), and
+    values are never expanded again.
     """
     text = [parts[0]]
     for index in range(1, len(parts), 2):
+        # One lookup: a message's values may be computed as they are asked for.
         value = values.get(parts[index])
-        text.append("$$" + parts[index] if value is None else value)
+        text.append("$$" + parts[index] if value is None else escape(value))
         text.append(parts[index + 1])
     return "".join(text)
 
 
 def substitute(text: str, values: Mapping[str, str], escape: Callable[[str], str] = str) -> str:
-    """Replace each known `$$Name` in one pass; values are never expanded again.
-
-    Unknown names are left as written: validation reports them before any send.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            return match.group(0)
-        return escape(values[name])
-
-    return PLACEHOLDER_RE.sub(replace, text)
+    """Replace each known `$$Name` in one pass (see `fill`)."""
+    return fill(split_placeholders(text), values, escape)
 
 
 def substitute_json(template: Any, values: Mapping[str, str]) -> Any:

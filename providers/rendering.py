@@ -335,11 +335,8 @@ def _slot(parts: list[str]) -> Slot:
             return standard
 
         def read_variable(provider: Provider, message: Renderable) -> str:
-            # As _value does, written out: this runs for every record of a batch.
-            variables = message.variables
-            if variables and name in variables:
-                return _as_text(variables[name])
-            return "" if name == "TemplateVariables" else "$$" + name
+            value = _value(provider, message, name)
+            return "$$" + name if value is None else value  # unknown: left as written
 
         return read_variable
 

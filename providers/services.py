@@ -319,7 +319,7 @@ class GroupSender:
             failed: list[Outcome] = []
             for messages in now:
                 try:
-                    started.append((messages, _render(self.provider, messages)))
+                    started.append((messages, render_request(self.provider, messages)))
                 except RenderError as exc:
                     result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
                     failed.append(Outcome(messages, result, {}))
@@ -362,16 +362,12 @@ class GroupSender:
             messages_record(outcomes=outcomes)
 
 
-def _render(provider: Provider, messages: Sequence[Claimed]) -> RenderedRequest:
-    return render_request(provider, messages)
-
-
 def _request_and_send(
     provider: Provider, messages: Sequence[Claimed]
 ) -> tuple[SendResult, dict[str, Any]]:
     """Render and send one request (the single-call transport); no database access."""
     try:
-        request = _render(provider, messages)
+        request = render_request(provider, messages)
     except RenderError as exc:
         return SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc)), {}
     result = transport.send(request, session=transport.session_for(provider.id))

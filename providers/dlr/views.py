@@ -14,12 +14,10 @@ import hmac
 import logging
 import re
 import time
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import connection
-from django.db.models import Field
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
@@ -129,40 +127,12 @@ def _forget_providers(**kwargs: Any) -> None:
 
 def _provider_by_digest(digest: str) -> Provider | None:
     """The provider with only the callback's fields loaded: its sending credentials stay
-    encrypted.
-
-    Plain SQL: every callback asks this, and building the ORM's query cost more than
-    running it (about 0.15 ms of CPU against 0.05). The values go through the fields'
-    own converters (decryption, JSON), so the instance is the one the ORM would give.
-    """
-    fields = [_field(name) for name in ("id", *CALLBACK_FIELDS)]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)
-    digest_column = quote(str(_field("callback_token_digest").column))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {quote(Provider._meta.db_table)} "  # noqa: S608
-            f"WHERE {digest_column} = %s",
-            [digest],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [_from_db(field, value) for field, value in zip(fields, row, strict=True)]
-    return Provider.from_db(connection.alias, [field.attname for field in fields], values)
-
-
-def _field(name: str) -> Field[Any, Any]:
-    return cast("Field[Any, Any]", Provider._meta.get_field(name))
-
-
-def _from_db(field: Field[Any, Any], value: Any) -> Any:
-    # The converters the ORM's compiler would run on this column: the backend's, the field's.
-    column = field.get_col(field.model._meta.db_table)
-    converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
-    for converter in converters:
-        value = converter(value, column, connection)
-    return value
+    encrypted."""
+    return (
+        Provider.objects.only("id", *CALLBACK_FIELDS)
+        .filter(callback_token_digest=digest)
+        .first()
+    )
 
 
 def _basic_auth_ok(request: HttpRequest, provider: Provider) -> bool:
