@@ -111,12 +111,18 @@ def rows_write(
         )
 
 
-def uuid_param(value: uuid.UUID | None) -> Any:
-    """A UUID as a query parameter: itself where the database has a uuid type, else the
-    hex text Django stores."""
-    if value is None or connection.features.has_native_uuid_field:
-        return value
-    return value.hex
+def uuid_adapter() -> Callable[[uuid.UUID | None], Any]:
+    """How this database takes a UUID as a parameter, looked up once for many values:
+    the UUID itself where the database has a uuid type, else the hex text Django stores."""
+    return _same if connection.features.has_native_uuid_field else _hex
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _hex(value: uuid.UUID | None) -> str | None:
+    return None if value is None else value.hex
 
 
 def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -129,15 +135,12 @@ def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
 
 
 def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
-    def same(value: Any) -> Any:
-        return value
-
     if isinstance(field, models.ForeignKey):
         field = field.target_field
     if isinstance(field, models.UUIDField):
-        return same if connection.features.has_native_uuid_field else uuid_param
+        return uuid_adapter()
     if isinstance(field, models.DateTimeField) and connection.vendor == "postgresql":
-        return same  # aware datetimes go as they are
+        return _same  # aware datetimes go as they are
     if isinstance(field, models.JSONField):
         # The JSON text Django would store; COPY and the INSERT both take it as it is.
         encoder = field.encoder
@@ -145,4 +148,4 @@ def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
     if isinstance(field, models.DateTimeField):
         # The text Django itself stores, so that rows compare and sort alike.
         return connection.ops.adapt_datetimefield_value
-    return same
+    return _same

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import Model
 
-from .bulk import among, rows_write, uuid_param
+from .bulk import among, rows_write, uuid_adapter
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -62,13 +62,14 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     queue instead of deadlocking; SQLite's IMMEDIATE transaction already holds the
     database's write lock.
     """
+    uuid_ = uuid_adapter()
     column = _columns(Message)
     id_, status, to = column["id"], column["status"], column["to"]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(sorted(message_ids)):
-            where, params = among(id_, [uuid_param(i) for i in chunk])
+            where, params = among(id_, [uuid_(i) for i in chunk])
             cursor.execute(
                 f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
                 f"WHERE {column['provider_id']} = %s AND {where} ORDER BY {id_}{lock}",
@@ -221,12 +222,12 @@ EVENT_FIELDS = ("message_id", "source", "status", "code", "description", "data",
 def _change_statements(
     message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str], tail: str
 ) -> Iterator[tuple[str, list[Any]]]:
-    _, datetime_ = _adapters()
+    uuid_, datetime_ = _adapters()
     column = _columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
     for chunk in _chunks(message_ids):
-        where, params = among(column["id"], [uuid_param(i) for i in chunk])
+        where, params = among(column["id"], [uuid_(i) for i in chunk])
         sql = (
             f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
             f"WHERE {where} AND {column['status']} IN ({_marks(from_statuses)}){tail}"
@@ -268,7 +269,7 @@ def events_insert(rows: Sequence[EventRow], *, created_at: datetime) -> None:
 
 def _adapters() -> tuple[Callable[[uuid.UUID | None], Any], Callable[[datetime | None], Any]]:
     """How this database takes a UUID and a time."""
-    return uuid_param, connection.ops.adapt_datetimefield_value
+    return uuid_adapter(), connection.ops.adapt_datetimefield_value
 
 
 def _table(model: type[Model]) -> str:
