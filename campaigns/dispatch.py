@@ -91,14 +91,22 @@ def campaign_prepare(*, campaign_id: int) -> None:
 
 
 def link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> None:
-    """Point each recipient at its message: one statement, not one UPDATE per row."""
+    """Point each recipient at its message: one statement, not one UPDATE per row.
+
+    The recipients' id range is stated as well as their ids: a campaign's recipients were
+    stored together, so the range finds them by the primary key, where the planner,
+    misled by statistics that lag an upload, would hash the whole table.
+    """
+    if not recipient_ids:
+        return
     table = connection.ops.quote_name(Recipient._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"UPDATE {table} AS r SET message_id = v.m"
-                " FROM unnest(%s::bigint[], %s::uuid[]) AS v(i, m) WHERE r.id = v.i",
-                [recipient_ids, message_ids],
+                " FROM unnest(%s::bigint[], %s::uuid[]) AS v(i, m)"
+                " WHERE r.id = v.i AND r.id BETWEEN %s AND %s",
+                [recipient_ids, message_ids, min(recipient_ids), max(recipient_ids)],
             )
         else:
             pk = Message._meta.pk

@@ -134,6 +134,22 @@ def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
+def check_only(column: str, *, text: bool = True) -> str:
+    """`column` written so that no index can serve it: for conditions that only check the
+    rows a statement finds by id (`among("id", ...)`), such as the status a claim expects.
+
+    The planners estimate from statistics, and statistics lag a campaign: right after
+    100,000 messages are queued PostgreSQL still believes few are, and would find a
+    claim's 1,000 rows by reading every queued message's index entry (measured: 60-75 ms
+    per 1,000 instead of 13); SQLite picks the provider's index over a list of ids.
+    An expression hides the column from both (`|| ''` or unary `+` on PostgreSQL, unary
+    `+` on SQLite, the form its documentation gives for this), so the ids find the rows.
+    """
+    if connection.vendor == "postgresql" and text:
+        return f"({column} || '')"
+    return f"(+{column})"
+
+
 def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
     if isinstance(field, models.ForeignKey):
         field = field.target_field

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import Model
 
-from .bulk import among, rows_write, uuid_adapter
+from .bulk import among, check_only, rows_write, uuid_adapter
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -72,7 +72,8 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
             where, params = among(id_, [uuid_(i) for i in chunk])
             cursor.execute(
                 f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
-                f"WHERE {column['provider_id']} = %s AND {where} ORDER BY {id_}{lock}",
+                f"WHERE {check_only(column['provider_id'], text=False)} = %s AND {where} "
+                f"ORDER BY {id_}{lock}",
                 [provider_id, *params],
             )
             found.extend(cursor.fetchall())
@@ -100,7 +101,8 @@ def messages_change_returning(
     """Like `messages_change` for the provider's messages; returns the ids it changed.
     Needs UPDATE ... RETURNING (`connection.features.can_return_columns_from_insert`)."""
     provider_column, id_column = _columns(Message)["provider_id"], _columns(Message)["id"]
-    condition = f" AND {provider_column} = {int(provider_id)} RETURNING {id_column}"
+    provider = check_only(provider_column, text=False)
+    condition = f" AND {provider} = {int(provider_id)} RETURNING {id_column}"
     changed: set[uuid.UUID] = set()
     with connection.cursor() as cursor:
         for sql, params in _change_statements(message_ids, values, from_statuses, condition):
@@ -230,7 +232,7 @@ def _change_statements(
         where, params = among(column["id"], [uuid_(i) for i in chunk])
         sql = (
             f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
-            f"WHERE {where} AND {column['status']} IN ({_marks(from_statuses)}){tail}"
+            f"WHERE {where} AND {check_only(column['status'])} IN ({_marks(from_statuses)}){tail}"
         )
         yield sql, [*prepared, *params, *from_statuses]
 

@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import phones, transport
-from .bulk import among, events_insert, uuid_adapter
+from .bulk import among, check_only, events_insert, uuid_adapter
 from .models import Message, MessageEvent, OptOut, Provider, new_callback_token
 from .rendering import RenderedRequest, RenderError, render_request
 from .reports import Report as Report
@@ -184,7 +184,7 @@ def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
     returning = ", ".join(ops.quote_name(column) for column in CLAIM_COLUMNS)
     sql = (
         f"UPDATE {table} SET status = %s, claim = %s, updated_at = %s WHERE {{ids}}"
-        " AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        f" AND {check_only('status')} = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
         f" RETURNING {returning}"
     )
     rows: list[tuple[Any, ...]] = []
@@ -216,8 +216,17 @@ def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
             campaign_ref=campaign_ref,
             attempts=attempts,
         )
-        for (message_id, provider_id, to, body, template_id, variables, campaign_ref, attempts, _)
-        in rows
+        for (
+            message_id,
+            provider_id,
+            to,
+            body,
+            template_id,
+            variables,
+            campaign_ref,
+            attempts,
+            _,
+        ) in rows
     ]
 
 
@@ -439,7 +448,8 @@ def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
             cursor.execute(
                 f"UPDATE {ops.quote_name(Message._meta.db_table)}"
                 " SET status = %s, attempts = attempts + 1, submitted_at = %s, updated_at = %s,"
-                f" error_code = '', error_description = '' WHERE {where} AND status = %s",
+                " error_code = '', error_description = ''"
+                f" WHERE {where} AND {check_only('status')} = %s",
                 [Status.SUBMITTED, at, at, *id_params, Status.SENDING],
             )
 

@@ -129,9 +129,7 @@ def _provider_by_digest(digest: str) -> Provider | None:
     """The provider with only the callback's fields loaded: its sending credentials stay
     encrypted."""
     return (
-        Provider.objects.only("id", *CALLBACK_FIELDS)
-        .filter(callback_token_digest=digest)
-        .first()
+        Provider.objects.only("id", *CALLBACK_FIELDS).filter(callback_token_digest=digest).first()
     )
 
 
