@@ -214,8 +214,12 @@ def dispatch_chunk(*, campaign_id: int, message_ids: Sequence[str]) -> None:
         group_size = max(1, min(group_size, int(rate)))
     concurrency = requests_in_flight(group_size) if rate is None else 1
     # Claim a few requests' worth at a time, as room frees up: little sits in `sending`,
-    # and a pause or cancel takes effect at the next claim.
-    step = max(1, concurrency // 2)
+    # and a pause or cancel takes effect at the next claim. A sixteenth of the requests:
+    # waiting for half of them let each round's requests finish together, so that at
+    # 100 ms latency only about 200 of 512 were in flight; one at a time spends more on
+    # rounds than it gains (measured per worker: 2,100-2,400 msg/s at 100 ms and
+    # 3,900-4,100 at 0 ms with half, 2,900-3,100 and 4,400-4,900 with a sixteenth).
+    step = max(1, concurrency // 16)
     position = 0
     with provider_services.GroupSender(provider=provider, concurrency=concurrency) as sender:
         while position < len(ids):

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.management.base import CommandParser
 from django.db import connection
 from django.db.utils import OperationalError
 from django.utils import timezone
@@ -43,6 +44,9 @@ HOUSEKEEPING_INTERVAL = 60.0
 HOUSEKEEPING_STOP_TIMEOUT = 5.0
 # How long a worker waits after the database refused it before it tries again.
 RESUME_DELAY = 5.0
+# How often an idle worker looks for a task (django-tasks-db's default is 1 s); each look
+# is one small query.
+POLL_SECONDS = 0.2
 
 
 def housekeeping(
@@ -99,6 +103,12 @@ def tasks_requeue_own(*, worker_id: str) -> int:
 
 
 class Command(DbWorkerCommand):
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        # An idle worker looks for tasks every POLL_SECONDS, not every second: a launched
+        # campaign, each chunk it queues and a test SMS wait that long for a worker.
+        parser.set_defaults(interval=POLL_SECONDS)
+
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
         thread = None
