@@ -21,11 +21,11 @@ import logging
 import os
 import threading
 import time
+from argparse import ArgumentParser
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import CommandParser
 from django.db import connection
 from django.db.utils import OperationalError
 from django.utils import timezone
@@ -103,7 +103,7 @@ def tasks_requeue_own(*, worker_id: str) -> int:
 
 
 class Command(DbWorkerCommand):
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         super().add_arguments(parser)
         # An idle worker looks for tasks every POLL_SECONDS, not every second: a launched
         # campaign, each chunk it queues and a test SMS wait that long for a worker.
