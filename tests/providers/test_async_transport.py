@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers import transport
+from providers import async_transport, services, transport
 from providers.async_transport import Sender
+from providers.models import Message, Provider
 from providers.rendering import RenderedRequest
 from providers.transport import MAX_RESPONSE_BYTES, ErrorKind, SendResult
 from tests.fake_provider import Answer, FakeProvider
@@ -171,3 +172,35 @@ def test_many_requests_all_arrive_once_and_results_match_their_requests():
         results = send(*requests, concurrency=4)
     assert sorted(r.json()["n"] for r in fake.received) == list(range(40))
     assert [result.response for result in results] == [f'{{"n": {n}}}' for n in range(40)]
+
+
+@pytest.mark.django_db
+def test_a_fault_the_transport_did_not_foresee_is_recorded_as_a_connection_fault(
+    monkeypatch, caplog
+):
+    provider = Provider.objects.create(
+        nickname="Bulk", endpoint="https://sms.example.com/send", payload={"id": "$$MessageID"}
+    )
+    sent, broken = (
+        Message.objects.create(provider=provider, to=f"+91987654321{n}", campaign_ref="7")
+        for n in range(2)
+    )
+
+    async def send_or_fail(request: RenderedRequest, *, session) -> SendResult:
+        if str(broken.id) in request.body.decode():
+            raise RuntimeError("the transport broke")
+        return SendResult(ok=True, http_status=200)
+
+    monkeypatch.setattr(async_transport, "send", send_or_fail)
+    claimed = services.messages_claim(message_ids=[sent.id, broken.id])
+    with services.GroupSender(provider=provider, concurrency=4) as sender:
+        sender.submit([[message] for message in claimed])
+
+    sent.refresh_from_db()
+    broken.refresh_from_db()
+    assert sent.status == Message.Status.SUBMITTED
+    # Whether it went out is unknown, as after a timeout: back in the queue, to retry.
+    assert broken.status == Message.Status.QUEUED
+    assert broken.error_code == ErrorKind.CONNECTION
+    assert broken.error_description == "the transport broke"
+    assert "sending to Bulk failed unexpectedly" in caplog.text
