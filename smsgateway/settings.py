@@ -167,11 +167,18 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while the worker writes; IMMEDIATE takes the write lock at
     # BEGIN so two writers queue on the busy timeout instead of failing mid-transaction.
+    # The log is copied back into the database every 10,000 pages (40 MB), not every
+    # 1,000: a set of delivery reports or sends dirties about that many, and SQLite's
+    # default made nearly every such commit copy them all (DLR sets 11,300 -> 13,300
+    # reports/s, single reports 1,350 -> 1,550 requests/s; p99 50 -> 75 ms).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                " PRAGMA wal_autocheckpoint=10000;"
+            ),
         }
     )
     # Tests use a file too, not SQLite's in-memory database: its connections fail at once
