@@ -65,7 +65,11 @@ def rows_insert(
     constant = []
     for field in fields:
         value = shared.get(field.attname, field.get_default() if field.has_default() else None)
-        constant.append(field.get_db_prep_save(value, connection))
+        if isinstance(field, models.JSONField):
+            # Encoded once here, not by the driver for every row of the COPY.
+            constant.append(_converter(field)(value))
+        else:
+            constant.append(field.get_db_prep_save(value, connection))
     slots = [names.index(name) for name in varying]
     converters = [_converter(fields[slot]) for slot in slots]
     values = []
