@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -65,11 +65,9 @@ def rows_insert(
     constant = []
     for field in fields:
         value = shared.get(field.attname, field.get_default() if field.has_default() else None)
-        if isinstance(field, models.JSONField):
-            # Encoded once here, not by the driver for every row of the COPY.
-            constant.append(_converter(field)(value))
-        else:
-            constant.append(field.get_db_prep_save(value, connection))
+        # Converted as the rows' own values are, once (a shared JSON value is encoded here,
+        # not by the driver for every row of the COPY).
+        constant.append(_converter(field)(value))
     slots = [names.index(name) for name in varying]
     converters = [_converter(fields[slot]) for slot in slots]
     values = []
@@ -136,6 +134,15 @@ def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s)", [list(values)]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def among_ids(
+    column: str, ids: Sequence[uuid.UUID], *, chunk: int
+) -> Iterator[tuple[str, list[Any]]]:
+    """`among` for UUIDs, `chunk` of them per condition, each in the database's own form."""
+    uuid_ = uuid_adapter()
+    for start in range(0, len(ids), chunk):
+        yield among(column, [uuid_(value) for value in ids[start : start + chunk]])
 
 
 def check_only(column: str, *, text: bool = True) -> str:

@@ -180,9 +180,7 @@ def render_request(provider: Provider, messages: Sequence[Renderable]) -> Render
     secrets = [s for s in (provider.username, provider.password) if s]
     secrets += [str(v) for v in (provider.headers or {}).values() if v]
 
-    url = _fixed_url(provider.endpoint)
-    if url is None:
-        url = _render_url(provider.endpoint, first)
+    url = templates.url or _render_url(provider.endpoint, first)
     headers: dict[str, str | bytes] = {
         name: _header_value(substitute(str(value), first))
         for name, value in (provider.headers or {}).items()
@@ -365,6 +363,8 @@ class _Templates:
     # None where the payload is not plain JSON data or its batch array is malformed.
     body: list[_JsonText] | None
     record: _JsonText | None
+    # The endpoint as sent, when nothing in it is substituted (the usual case).
+    url: str | None
 
     @classmethod
     def parse(cls, provider: Provider) -> _Templates:
@@ -373,18 +373,20 @@ class _Templates:
         variable_names = [
             name for name in names if name not in _STANDARD_VALUES and name != "TemplateVariables"
         ]
+        url = _fixed_url(provider.endpoint)
         try:
             if not provider.batch_enabled:
-                return cls(variable_names, _JsonText.parse(payload), None)
+                return cls(variable_names, _JsonText.parse(payload), None, url)
             record = _batch_record(payload, provider.batch_key)
             (record_text,) = _JsonText.parse(record)
             return cls(
                 variable_names,
                 _JsonText.parse(payload, records_key=provider.batch_key),
                 record_text,
+                url,
             )
         except (RenderError, TypeError, ValueError):
-            return cls(variable_names, None, None)
+            return cls(variable_names, None, None, url)
 
 
 _TEMPLATES: dict[tuple[str, str | None, str, str], _Templates] = {}
@@ -417,7 +419,6 @@ def _flat(payload: Any) -> list[tuple[str, str]]:
     ]
 
 
-@lru_cache(maxsize=256)
 def _fixed_url(endpoint: str) -> str | None:
     """The endpoint as sent when nothing in it is substituted (the usual case), else None."""
     parts = urlsplit(endpoint)

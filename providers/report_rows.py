@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import Model
 
-from .bulk import among, check_only, rows_write, uuid_adapter
+from .bulk import among_ids, check_only, rows_write, uuid_adapter
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -62,14 +62,12 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     queue instead of deadlocking; SQLite's IMMEDIATE transaction already holds the
     database's write lock.
     """
-    uuid_ = uuid_adapter()
     column = _columns(Message)
     id_, status, to = column["id"], column["status"], column["to"]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
-        for chunk in _chunks(sorted(message_ids)):
-            where, params = among(id_, [uuid_(i) for i in chunk])
+        for where, params in among_ids(id_, sorted(message_ids), chunk=CHUNK):
             cursor.execute(
                 f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
                 f"WHERE {check_only(column['provider_id'], text=False)} = %s AND {where} "
@@ -224,12 +222,11 @@ EVENT_FIELDS = ("message_id", "source", "status", "code", "description", "data",
 def _change_statements(
     message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str], tail: str
 ) -> Iterator[tuple[str, list[Any]]]:
-    uuid_, datetime_ = _adapters()
+    datetime_ = connection.ops.adapt_datetimefield_value
     column = _columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
-    for chunk in _chunks(message_ids):
-        where, params = among(column["id"], [uuid_(i) for i in chunk])
+    for where, params in among_ids(column["id"], message_ids, chunk=CHUNK):
         sql = (
             f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
             f"WHERE {where} AND {check_only(column['status'])} IN ({_marks(from_statuses)}){tail}"
@@ -292,8 +289,3 @@ def _quoted_columns(model: type[Model], vendor: str) -> dict[str, str]:
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join(["%s"] * len(values))
-
-
-def _chunks(items: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]

@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import phones, transport
-from .bulk import among, check_only, events_insert, uuid_adapter
+from .bulk import among_ids, check_only, events_insert, uuid_adapter
 from .models import Message, MessageEvent, OptOut, Provider, new_callback_token
 from .rendering import RenderedRequest, RenderError, render_request
 from .reports import Report as Report
@@ -190,8 +190,7 @@ def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
     rows: list[tuple[Any, ...]] = []
     uuid_ = uuid_adapter()
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), UPDATE_CHUNK):
-            where, id_params = among("id", [uuid_(i) for i in ids[start : start + UPDATE_CHUNK]])
+        for where, id_params in among_ids("id", ids, chunk=UPDATE_CHUNK):
             params = [
                 Status.SENDING,
                 uuid_(token),
@@ -440,10 +439,8 @@ def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
     for every message a campaign sends."""
     ops = connection.ops
     at = ops.adapt_datetimefield_value(now)
-    uuid_ = uuid_adapter()
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), UPDATE_CHUNK):
-            where, id_params = among("id", [uuid_(i) for i in ids[start : start + UPDATE_CHUNK]])
+        for where, id_params in among_ids("id", ids, chunk=UPDATE_CHUNK):
             # An earlier attempt's error no longer describes the message.
             cursor.execute(
                 f"UPDATE {ops.quote_name(Message._meta.db_table)}"
