@@ -10,14 +10,18 @@ The same rules as `transport` (which stays for single calls such as the test SMS
 
 A `Sender` runs its own event loop in a background thread, so the caller (a db_worker
 task, which is synchronous) keeps doing database work while requests are in flight.
+A process keeps one (`shared_sender`), so its connections to a provider stay open from
+one task to the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import concurrent.futures
 import functools
+import os
 import socket
 import threading
 import time
@@ -65,16 +69,19 @@ class GuardedResolver(AbstractResolver):
 
 
 class Sender:
-    """Up to `concurrency` requests in flight; `submit` returns a concurrent Future."""
+    """Sends requests from a background event loop; `submit` returns a concurrent Future.
 
-    def __init__(self, *, concurrency: int) -> None:
-        self.concurrency = max(1, concurrency)
+    With `concurrency`, at most that many connections are open and further requests wait
+    for one; without, the caller bounds what it starts (GroupSender does).
+    """
+
+    def __init__(self, *, concurrency: int | None = None) -> None:
+        self.concurrency = concurrency
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="smsgateway-sender", daemon=True
         )
         self._session: aiohttp.ClientSession | None = None
-        self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[SendResult]] = set()
 
     def __enter__(self) -> Sender:
@@ -95,7 +102,7 @@ class Sender:
 
     async def _open(self) -> None:
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(), limit=self.concurrency, ttl_dns_cache=10
+            resolver=GuardedResolver(), limit=self.concurrency or 0, ttl_dns_cache=10
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -104,7 +111,6 @@ class Sender:
             # Cookies from one answer must not ride along on the next request.
             cookie_jar=aiohttp.DummyCookieJar(),
         )
-        self._slots = asyncio.Semaphore(self.concurrency)
 
     async def _close(self) -> None:
         if self._session is not None:
@@ -113,7 +119,7 @@ class Sender:
     def submit(
         self, requests: Sequence[RenderedRequest]
     ) -> list[concurrent.futures.Future[SendResult]]:
-        """Start these requests (each waits for a free slot); one future per request."""
+        """Start these requests; one future per request."""
         futures: list[concurrent.futures.Future[SendResult]] = [
             concurrent.futures.Future() for _ in requests
         ]
@@ -126,7 +132,7 @@ class Sender:
         self, work: list[tuple[RenderedRequest, concurrent.futures.Future[SendResult]]]
     ) -> None:
         for request, future in work:
-            task = self._loop.create_task(self._send(request))
+            task = self._loop.create_task(send(request, session=self._require_session()))
             # The loop keeps only weak references to tasks.
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._finish, future))
@@ -142,14 +148,31 @@ class Sender:
         else:
             future.set_result(task.result())
 
-    async def _send(self, request: RenderedRequest) -> SendResult:
-        assert self._slots is not None
-        async with self._slots:
-            return await send(request, session=self._require_session())
-
     def _require_session(self) -> aiohttp.ClientSession:
         assert self._session is not None
         return self._session
+
+
+_shared: tuple[int, Sender] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_sender() -> Sender:
+    """This process's sender, started on first use and kept until the process exits.
+
+    A sender per task opened a new connection for each request in flight at every task
+    (512 per chunk of 5,000 single messages); this one keeps them (aiohttp closes a
+    connection after 15 s unused). A forked child starts its own: threads do not survive
+    a fork.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            sender = Sender()
+            sender.__enter__()
+            atexit.register(sender.__exit__, None, None, None)
+            _shared = (os.getpid(), sender)
+        return _shared[1]
 
 
 async def send(request: RenderedRequest, *, session: aiohttp.ClientSession) -> SendResult:
@@ -160,7 +183,8 @@ async def send(request: RenderedRequest, *, session: aiohttp.ClientSession) -> S
     connect = settings.SMSGATEWAY_CONNECT_TIMEOUT
     read = settings.SMSGATEWAY_READ_TIMEOUT
     # `total` bounds the whole exchange, so a provider that trickles its answer cannot
-    # hold a slot (or outlive the stuck-message threshold); it starts once a slot is ours.
+    # hold a connection (or outlive the stuck-message threshold). With a bounded sender it
+    # includes the wait for a free connection.
     timeout = aiohttp.ClientTimeout(total=connect + read, sock_connect=connect, sock_read=read)
     headers = {
         name: value.decode("latin-1") if isinstance(value, bytes) else value

@@ -283,33 +283,31 @@ class Outcome:
 class GroupSender:
     """Sends groups of claimed messages over the bulk transport and records the outcomes.
 
-    Requests run in a background event loop; rendering and every database write stay in
+    Requests run in the process's sender (a background event loop whose connections stay
+    open from one task to the next); rendering and every database write stay in
     the calling thread, and outcomes are recorded in sets as they come back.
     `wait_for_room` lets a caller claim only what can be sent at once, so that little sits
     in `sending` and a pause takes effect at the next claim.
     """
 
     def __init__(self, *, provider: Provider, concurrency: int) -> None:
-        from .async_transport import Sender
+        from .async_transport import shared_sender
 
         self.provider = provider
         self.concurrency = max(1, concurrency)
-        self._sender = Sender(concurrency=self.concurrency)
+        self._sender = shared_sender()
         self._in_flight: dict[Future[SendResult], tuple[list[Claimed], RenderedRequest]] = {}
         # Finished requests, in the order they finish: waiting on this costs nothing per
         # request still in flight, where concurrent.futures.wait() walks all of them.
         self._done: queue.SimpleQueue[Future[SendResult]] = queue.SimpleQueue()
 
     def __enter__(self) -> GroupSender:
-        self._sender.__enter__()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        try:
-            while self._in_flight:
-                self._collect(wait_for=len(self._in_flight))
-        finally:
-            self._sender.__exit__(*exc_info)
+        # Every request started is recorded before the task ends, even on an error.
+        while self._in_flight:
+            self._collect(wait_for=len(self._in_flight))
 
     @property
     def room(self) -> int:

@@ -26,6 +26,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    # The client's (address, port): requests on one connection share it.
+    client: tuple[str, int] = ("", 0)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,7 +48,11 @@ class Answer:
 
 class FakeProvider:
     def __init__(
-        self, responder: Callable[[Received], Answer] | None = None, *, listening: bool = True
+        self,
+        responder: Callable[[Received], Answer] | None = None,
+        *,
+        listening: bool = True,
+        keep_alive: bool = False,
     ) -> None:
         self.received: list[Received] = []
         self.responder = responder or (lambda request: Answer())
@@ -55,10 +61,17 @@ class FakeProvider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.0 closes the connection after each answer; 1.1 keeps it open.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Received(
-                    self.command, self.path, dict(self.headers), self.rfile.read(length)
+                    self.command,
+                    self.path,
+                    dict(self.headers),
+                    self.rfile.read(length),
+                    client=self.client_address[:2],
                 )
                 with provider._lock:
                     provider.received.append(request)

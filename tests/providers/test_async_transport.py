@@ -175,6 +175,23 @@ def test_many_requests_all_arrive_once_and_results_match_their_requests():
 
 
 @pytest.mark.django_db
+def test_one_task_after_another_reuses_the_connection_to_the_provider():
+    with FakeProvider(keep_alive=True) as fake:
+        provider = Provider.objects.create(
+            nickname="Bulk", endpoint=fake.url + "/send", payload={"id": "$$MessageID"}
+        )
+        for n in range(2):  # two campaign chunks, one after the other, in one worker
+            message = Message.objects.create(provider=provider, to=f"+91987654321{n}")
+            with services.GroupSender(provider=provider, concurrency=4) as sender:
+                sender.submit([services.messages_claim(message_ids=[message.id])])
+    assert [request.json()["id"] for request in fake.received] == [
+        str(m.id) for m in Message.objects.order_by("created_at")
+    ]
+    assert fake.received[0].client == fake.received[1].client
+    assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SUBMITTED}
+
+
+@pytest.mark.django_db
 def test_a_fault_the_transport_did_not_foresee_is_recorded_as_a_connection_fault(
     monkeypatch, caplog
 ):
