@@ -519,8 +519,9 @@ class DeliveryReportAdmin(admin.ModelAdmin):
     )
     list_filter = ("outcome", "event", "provider")
     list_select_related = ("provider",)
-    search_fields = ("^message_ref",)
-    search_help_text = "The message id the report names (or its beginning)."
+    # Case-sensitive, as references are: a prefix match that the reference index serves.
+    search_fields = ("message_ref__startswith",)
+    search_help_text = "The message id the report names, or its beginning (exact case)."
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryReport]:
