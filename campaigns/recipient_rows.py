@@ -8,12 +8,13 @@ COPY on PostgreSQL, one executemany elsewhere. Run them inside a transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 
-from providers.bulk import among, rows_write
+from providers.bulk import rows_write
 from providers.models import OptOut
 
 from .models import Recipient
@@ -69,44 +70,63 @@ def commit_without_waiting() -> None:
 
 def recipients_existing(*, campaign_id: int, phones: list[str]) -> dict[str, ExistingRecipient]:
     """Which of these numbers the campaign already has, and from which upload and row."""
-    if not phones:
-        return {}
-    table, (campaign, upload, row, phone, _) = _table(), _quoted_columns()
-    found: dict[str, ExistingRecipient] = {}
-    with connection.cursor() as cursor:
-        for where, params in _among(phone, phones):
-            cursor.execute(
-                f"SELECT {phone}, {upload}, {row} FROM {table} "  # noqa: S608
-                f"WHERE {campaign} = %s AND {where}",
-                [campaign_id, *params],
-            )
-            found.update((number, ExistingRecipient(up, r)) for number, up, r in cursor.fetchall())
-    return found
+    _, (campaign, upload, row, phone, _) = _table(), _quoted_columns()
+    rows = _rows_of_numbers(
+        Recipient, [phone, upload, row], phones, where=f"t.{campaign} = %s", params=[campaign_id]
+    )
+    return {number: ExistingRecipient(up, r) for number, up, r in rows}
 
 
 def opted_out(phones: list[str]) -> set[str]:
     """Which of these numbers asked not to be messaged."""
-    if not phones:
-        return set()
-    table = connection.ops.quote_name(OptOut._meta.db_table)
     phone = connection.ops.quote_name("phone")
-    found: set[str] = set()
-    with connection.cursor() as cursor:
-        for where, params in _among(phone, phones):
-            cursor.execute(f"SELECT {phone} FROM {table} WHERE {where}", params)  # noqa: S608
-            found.update(number for (number,) in cursor.fetchall())
-    return found
+    return {number for (number,) in _rows_of_numbers(OptOut, [phone], phones)}
 
 
-def _among(column: str, values: list[str]) -> Iterator[tuple[str, list[Any]]]:
-    """`column` among a few thousand values, in as many conditions as the database's limit
-    on parameters needs (one parameter is left for the query's own)."""
+def _rows_of_numbers(
+    model: type[Model],
+    columns: list[str],
+    phones: list[str],
+    *,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> list[tuple[Any, ...]]:
+    """`columns` of the model's rows whose `phone` is one of these numbers (and that meet
+    `where`, on table alias `t`), found by one index lookup per number.
+
+    The numbers drive the statement, whatever the planner's statistics say. Given a
+    campaign and a list of numbers together, PostgreSQL trusted statistics taken before an
+    upload (a campaign of a few rows) and read every recipient the campaign had so far for
+    each chunk of an import: 87 ms per 5,000 numbers at 300,000 recipients, and growing,
+    where the lookups take 10. SQLite, with such statistics, read the whole table.
+    A LATERAL subquery with a LIMIT is not turned into a join by PostgreSQL (a number
+    matches one row at most, by the unique index); SQLite keeps the left side of a CROSS
+    JOIN as the outer loop. The numbers are E.164, never containing a comma, and go as
+    one parameter: quoting 5,000 into an array literal one by one cost 5 ms a chunk.
+    """
+    if not phones:
+        return []
+    table = connection.ops.quote_name(model._meta.db_table)
+    phone = connection.ops.quote_name("phone")
+    condition = f"{where} AND " if where else ""
     if connection.vendor == "postgresql":
-        yield among(column, values)
-        return
-    size = (connection.features.max_query_params or len(values) + 1) - 1
-    for start in range(0, len(values), size):
-        yield among(column, values[start : start + size])
+        selected = ", ".join(f"r.{column}" for column in columns)
+        sql = (
+            f"SELECT {selected} FROM unnest(string_to_array(%s, ',')) AS n(number)"
+            f" CROSS JOIN LATERAL (SELECT * FROM {table} AS t"  # noqa: S608
+            f" WHERE {condition}t.{phone} = n.number LIMIT 1) AS r"
+        )
+        values = [",".join(phones), *params]
+    else:
+        selected = ", ".join(f"t.{column}" for column in columns)
+        sql = (
+            f"SELECT {selected} FROM json_each(%s) AS n"  # noqa: S608
+            f" CROSS JOIN {table} AS t ON {condition}t.{phone} = n.value"
+        )
+        values = [json.dumps(phones), *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchall()
 
 
 def _table() -> str:
