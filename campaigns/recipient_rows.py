@@ -70,7 +70,7 @@ def commit_without_waiting() -> None:
 
 def recipients_existing(*, campaign_id: int, phones: list[str]) -> dict[str, ExistingRecipient]:
     """Which of these numbers the campaign already has, and from which upload and row."""
-    _, (campaign, upload, row, phone, _) = _table(), _quoted_columns()
+    campaign, upload, row, phone, _ = _quoted_columns()
     rows = _rows_of_numbers(
         Recipient, [phone, upload, row], phones, where=f"t.{campaign} = %s", params=[campaign_id]
     )
@@ -109,16 +109,15 @@ def _rows_of_numbers(
     table = connection.ops.quote_name(model._meta.db_table)
     phone = connection.ops.quote_name("phone")
     condition = f"{where} AND " if where else ""
+    selected = ", ".join(f"t.{column}" for column in columns)
     if connection.vendor == "postgresql":
-        selected = ", ".join(f"r.{column}" for column in columns)
         sql = (
-            f"SELECT {selected} FROM unnest(string_to_array(%s, ',')) AS n(number)"
-            f" CROSS JOIN LATERAL (SELECT * FROM {table} AS t"  # noqa: S608
+            f"SELECT r.* FROM unnest(string_to_array(%s, ',')) AS n(number)"
+            f" CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t"  # noqa: S608
             f" WHERE {condition}t.{phone} = n.number LIMIT 1) AS r"
         )
         values = [",".join(phones), *params]
     else:
-        selected = ", ".join(f"t.{column}" for column in columns)
         sql = (
             f"SELECT {selected} FROM json_each(%s) AS n"  # noqa: S608
             f" CROSS JOIN {table} AS t ON {condition}t.{phone} = n.value"
@@ -127,10 +126,6 @@ def _rows_of_numbers(
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         return cursor.fetchall()
-
-
-def _table() -> str:
-    return connection.ops.quote_name(Recipient._meta.db_table)
 
 
 def _quoted_columns() -> list[str]:
