@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from providers.models import Message, Provider
+from providers.models import Lane, Message, Provider
 
 
 class Campaign(models.Model):
@@ -38,9 +38,11 @@ class Campaign(models.Model):
     throttle_per_second = models.PositiveIntegerField(null=True, blank=True)
     throttle_per_5min = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    # The earliest time the next message may go out under the throttle; advanced
-    # atomically by whichever worker sends, so the limit holds across workers.
-    throttle_cursor = models.DateTimeField(null=True, blank=True)
+    # What the dispatcher sends the campaign's messages through (made at launch): it
+    # carries the campaign's state, throttle and quiet hours to the sending layer.
+    lane = models.OneToOneField(
+        Lane, null=True, blank=True, on_delete=models.PROTECT, related_name="campaign"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -14,6 +14,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from providers import lanes
+from providers.claims import throttle_rate
 from providers.models import Message, MessageEvent
 from providers.placeholders import find_placeholders
 
@@ -38,6 +40,8 @@ CampaignStatus = Campaign.Status
 # little per row, small enough to keep memory flat and the progress bar moving.
 IMPORT_CHUNK = 5000
 MAX_STORED_ERRORS = 100_000
+# What a campaign's lane enqueues, with the lane's id, once its last message is sent.
+DRAINED_TASK = "campaigns.tasks.campaign_drained"
 
 
 class TransitionNotAllowed(Exception):
@@ -346,9 +350,23 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
             raise TransitionNotAllowed(
                 "The campaign was launched or changed meanwhile; check it and launch again."
             )
-        from .tasks import prepare_campaign
+        lane = lanes.lane_create(
+            provider=campaign.provider,
+            name=f"Campaign {campaign.id}: {campaign.name}",
+            starts_at=campaign.scheduled_at if scheduled else None,
+            rate=throttle_rate(
+                per_second=campaign.throttle_per_second, per_5min=campaign.throttle_per_5min
+            ),
+            quiet_hours=campaign.is_promotional,
+            drained_task=DRAINED_TASK,
+        )
+        Campaign.objects.filter(id=campaign.id).update(lane=lane)
+        from .tasks import prepare_campaign, start_campaign
 
         transaction.on_commit(lambda: prepare_campaign.enqueue(campaign.id))
+        if scheduled:
+            start = start_campaign.using(run_after=campaign.scheduled_at)
+            transaction.on_commit(lambda: start.enqueue(campaign.id))
     campaign.refresh_from_db()
     return campaign
 
@@ -363,16 +381,23 @@ class LaunchRefused(ValueError):
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
-    return _transition(
-        campaign, {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED}, CampaignStatus.PAUSED
-    )
+    """Hold a running or scheduled campaign: nothing more is claimed for sending (what is
+    in flight completes)."""
+    with transaction.atomic():
+        campaign = _transition(
+            campaign, {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED}, CampaignStatus.PAUSED
+        )
+        if campaign.lane_id:
+            lanes.lane_hold(lane_id=campaign.lane_id)
+    return campaign
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    campaign = _transition(campaign, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING)
-    from .dispatch import campaign_enqueue_pending
-
-    transaction.on_commit(lambda: campaign_enqueue_pending(campaign_id=campaign.id))
+    """Send a paused campaign's remaining messages, now (a schedule no longer holds it)."""
+    with transaction.atomic():
+        campaign = _transition(campaign, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING)
+        if campaign.lane_id:
+            lanes.lane_open(lane_id=campaign.lane_id, now=True)
     return campaign
 
 
@@ -386,6 +411,8 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     }
     with transaction.atomic():
         campaign = _transition(campaign, active, CampaignStatus.CANCELLED)
+        if campaign.lane_id:
+            lanes.lane_close(lane_id=campaign.lane_id)
         now = timezone.now()
         pending = Message.objects.filter(
             campaign_ref=str(campaign.id), status=Message.Status.QUEUED

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from django_tasks import task
+from providers.tasks import database_task
 
 from . import dispatch, services
 
 
-@task()
+@database_task
 def import_upload(upload_id: int) -> None:
     services.upload_import(upload_id=upload_id)
 
 
-@task()
+@database_task
 def prepare_campaign(campaign_id: int) -> None:
     dispatch.campaign_prepare(campaign_id=campaign_id)
 
 
-@task()
-def dispatch_chunk(campaign_id: int, message_ids: list[str]) -> None:
-    dispatch.dispatch_chunk(campaign_id=campaign_id, message_ids=message_ids)
+@database_task
+def start_campaign(campaign_id: int) -> None:
+    dispatch.campaign_start(campaign_id=campaign_id)
 
 
-@task()
-def check_campaign_complete(campaign_id: int) -> None:
-    dispatch.campaign_check_complete(campaign_id=campaign_id, reschedule=True)
+@database_task
+def campaign_drained(lane_id: int) -> None:
+    dispatch.campaign_drained(lane_id=lane_id)

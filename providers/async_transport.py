@@ -207,12 +207,17 @@ async def send(request: RenderedRequest, *, session: aiohttp.ClientSession) -> S
             encoding = response.charset
             retry_after = response.headers.get("Retry-After")
             location = response.headers.get("Location", "")
-    except TimeoutError as exc:
-        return _failure(ErrorKind.TIMEOUT, str(exc) or "timed out", started)
+    except TimeoutError:
+        return _failure(
+            ErrorKind.TIMEOUT,
+            f"timed out (connect timeout {connect:g} s, read timeout {read:g} s)",
+            started,
+        )
     except aiohttp.ClientConnectorDNSError as exc:
         cause = exc.os_error
-        kind = ErrorKind.BLOCKED if isinstance(cause, BlockedAddress) else ErrorKind.DNS
-        return _failure(kind, str(cause), started)
+        if isinstance(cause, BlockedAddress):
+            return _failure(ErrorKind.BLOCKED, str(cause), started)
+        return _failure(ErrorKind.DNS, f"Failed to resolve {exc.host!r} ({cause})", started)
     except aiohttp.ClientConnectorError as exc:
         refused = isinstance(exc.os_error, ConnectionRefusedError)
         kind = ErrorKind.REFUSED if refused else ErrorKind.CONNECTION

@@ -24,17 +24,20 @@ from .models import Message, MessageEvent
 def messages_insert(*, rows: Sequence[tuple[uuid.UUID, str, str]], shared: dict[str, Any]) -> None:
     """Insert queued messages, one per (id, to, body) row, with `shared` field values.
 
-    Each row's created_at is one microsecond after the previous row's, so ordering by
-    created_at keeps the order the rows were given in.
+    Each row's created_at (and time due) is one microsecond after the previous row's, so
+    ordering by either keeps the order the rows were given in.
     """
     start = timezone.now()
+
+    def timed() -> Iterator[tuple[Any, ...]]:
+        for position, (message_id, to, body) in enumerate(rows):
+            at = start + timedelta(microseconds=position)
+            yield message_id, to, body, at, at
+
     rows_insert(
         Message,
-        varying=("id", "to", "body", "created_at"),
-        rows=(
-            (message_id, to, body, start + timedelta(microseconds=position))
-            for position, (message_id, to, body) in enumerate(rows)
-        ),
+        varying=("id", "to", "body", "created_at", "next_attempt_at"),
+        rows=timed(),
         shared={**shared, "updated_at": start},
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -33,8 +34,11 @@ HEARTBEAT_RETENTION = timedelta(hours=1)
 # ---------------------------------------------------------------- heartbeats
 
 
-def worker_heartbeat_record(*, worker_id: str, started_at: datetime) -> None:
-    """Record that this process, the worker `worker_id`, is alive now (one upsert)."""
+def worker_heartbeat_record(
+    *, worker_id: str, started_at: datetime, token: uuid.UUID | None = None
+) -> None:
+    """Record that this process, the worker `worker_id` claiming with `token`, is alive
+    now (one upsert)."""
     WorkerHeartbeat.objects.bulk_create(
         [
             WorkerHeartbeat(
@@ -43,11 +47,12 @@ def worker_heartbeat_record(*, worker_id: str, started_at: datetime) -> None:
                 pid=os.getpid(),
                 started_at=started_at,
                 seen_at=timezone.now(),
+                token=token,
             )
         ],
         update_conflicts=True,
         unique_fields=["worker_id"],
-        update_fields=["hostname", "pid", "started_at", "seen_at"],
+        update_fields=["hostname", "pid", "started_at", "seen_at", "token"],
     )
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from .crypto import EncryptedJSONField, EncryptedTextField
 from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
@@ -153,6 +154,61 @@ class Provider(models.Model):
         ]
 
 
+class Lane(models.Model):
+    """Messages sent together under one set of rules: a campaign's, or the messages a
+    provider is given through the API (its transactional lane, made on first use).
+
+    The dispatcher claims a lane's messages only while it is open (and past `starts_at`),
+    at most `rate` a second across every worker, and, with `quiet_hours`, sends Indian
+    numbers only inside SMSGATEWAY_PROMOTIONAL_WINDOW. A provider's transactional lane is
+    claimed before its other lanes: see `providers.dispatcher`.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        HELD = "held", "Held"
+        CLOSED = "closed", "Closed"
+
+    # A provider with messages cannot be deleted; its empty lanes go with it.
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="lanes")
+    name = models.CharField(max_length=200)
+    transactional = models.BooleanField(default=False)
+    state = models.CharField(max_length=6, choices=State.choices, default=State.OPEN)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    rate = models.FloatField(null=True, blank=True, help_text="Messages per second at most.")
+    # The earliest time the next message may go out under `rate`; advanced under a row
+    # lock by whichever worker claims, so the rate holds across workers.
+    throttle_cursor = models.DateTimeField(null=True, blank=True)
+    quiet_hours = models.BooleanField(default=False)
+    # Every message of the lane exists: once none is queued or being sent, it is drained.
+    sealed = models.BooleanField(default=False)
+    # A task (dotted path) enqueued with the lane's id when it is drained, so the layer that
+    # owns the lane (a campaign) learns it at once.
+    drained_task = models.CharField(max_length=200, blank=True, default="")
+    drained_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["provider"],
+                condition=Q(state="open", drained_at__isnull=True),
+                name="lane_open_idx",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider"],
+                condition=Q(transactional=True),
+                name="lane_one_transactional_per_provider",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Message(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -174,15 +230,27 @@ class Message(models.Model):
     template_id = models.CharField(max_length=64, blank=True, default="")
     variables = models.JSONField(default=dict, blank=True)
     campaign_ref = models.CharField(max_length=64, blank=True, default="")
+    # Set for every message queued since lanes exist. No database constraint or index of
+    # its own: a lane goes only with a provider that has no messages, and the due index
+    # below starts with it.
+    lane = models.ForeignKey(
+        Lane,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error_code = models.CharField(max_length=32, blank=True, default="")
     error_description = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When a queued message is due: set when it is queued (now) and when a retry is put off.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     provider_message_id = models.CharField(max_length=100, blank=True, default="")
-    # Set by the UPDATE that claims a set of messages for sending (it returns exactly the
-    # rows it won; another worker may have claimed the rest): which claim a message in
-    # `sending` belongs to. Never searched by, so not indexed.
+    # Set by the UPDATE that claims messages for sending: the claiming worker's token
+    # (WorkerHeartbeat.token), so that only a dead worker's messages are ever requeued.
     claim = models.UUIDField(null=True, blank=True, editable=False)
     is_test = models.BooleanField(default=False)
     # No index of its own: it is looked up only with an idempotency key (the unique
@@ -214,10 +282,18 @@ class Message(models.Model):
                 fields=["provider", "status", "created_at"], name="message_provider_status_idx"
             ),
             models.Index(fields=["provider", "-created_at"]),
+            # The dispatcher's claims: a lane's due messages, oldest first. Only queued
+            # messages are in it.
             models.Index(
-                fields=["status", "next_attempt_at"],
-                condition=Q(status__in=["queued", "sending"]),
-                name="message_unfinished_idx",
+                fields=["lane", "next_attempt_at"],
+                condition=Q(status="queued"),
+                name="message_due_idx",
+            ),
+            # Messages in flight: whether a lane is drained, which were abandoned.
+            models.Index(
+                fields=["lane", "updated_at"],
+                condition=Q(status="sending"),
+                name="message_sending_idx",
             ),
             models.Index(fields=["to"]),
             models.Index(
@@ -356,6 +432,8 @@ class WorkerHeartbeat(models.Model):
 
     # django-tasks-db's --worker-id: at most 64 characters, unique across the pool.
     worker_id = models.CharField(max_length=64, unique=True)
+    # What this worker process claims messages with (Message.claim): new at each start.
+    token = models.UUIDField(null=True, blank=True)
     hostname = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()

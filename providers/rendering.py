@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 import phonenumbers
@@ -45,6 +45,9 @@ class Renderable(Protocol):
     def variables(self) -> Mapping[str, Any] | None: ...
     @property
     def campaign_ref(self) -> str: ...
+
+
+R = TypeVar("R", bound=Renderable)
 
 
 class RenderError(Exception):
@@ -208,6 +211,26 @@ def render_request(provider: Provider, messages: Sequence[Renderable]) -> Render
     )
 
 
+def request_groups(provider: Provider, messages: Sequence[R]) -> list[list[R]]:
+    """The messages as requests: one each, or in batch mode up to batch_size each, in
+    order, a request taking only messages that agree on what its messages share (the
+    payload outside the records, the endpoint and the headers are rendered once, from
+    the first message)."""
+    if not provider.batch_enabled:
+        return [[message] for message in messages]
+    names = _templates(provider).shared_names
+    groups: dict[tuple[str | None, ...], list[R]] = {}
+    requests: list[list[R]] = []
+    for message in messages:
+        key = tuple(_value(provider, message, name) for name in names)
+        group = groups.get(key)
+        if group is None or len(group) >= provider.batch_size:
+            group = groups[key] = []
+            requests.append(group)
+        group.append(message)
+    return requests
+
+
 def _render_payload(provider: Provider, messages: Sequence[Renderable]) -> Any:
     """The payload as JSON data: for a form, a query string, or JSON `_JsonText` cannot take."""
     template = provider.payload
@@ -365,6 +388,9 @@ class _Templates:
     record: _JsonText | None
     # The endpoint as sent, when nothing in it is substituted (the usual case).
     url: str | None
+    # The placeholders in what every message of a batch request shares (the payload
+    # outside the records, the endpoint, the headers): rendered from its first message.
+    shared_names: list[str]
 
     @classmethod
     def parse(cls, provider: Provider) -> _Templates:
@@ -374,9 +400,13 @@ class _Templates:
             name for name in names if name not in _STANDARD_VALUES and name != "TemplateVariables"
         ]
         url = _fixed_url(provider.endpoint)
+        shared = payload
+        if provider.batch_enabled and isinstance(payload, dict):
+            shared = {key: value for key, value in payload.items() if key != provider.batch_key}
+        shared_names = find_placeholders(shared, provider.endpoint, provider.headers)
         try:
             if not provider.batch_enabled:
-                return cls(variable_names, _JsonText.parse(payload), None, url)
+                return cls(variable_names, _JsonText.parse(payload), None, url, shared_names)
             record = _batch_record(payload, provider.batch_key)
             (record_text,) = _JsonText.parse(record)
             return cls(
@@ -384,9 +414,10 @@ class _Templates:
                 _JsonText.parse(payload, records_key=provider.batch_key),
                 record_text,
                 url,
+                shared_names,
             )
         except (RenderError, TypeError, ValueError):
-            return cls(variable_names, None, None, url)
+            return cls(variable_names, None, None, url, shared_names)
 
 
 _TEMPLATES: dict[tuple[str, str | None, str, str], _Templates] = {}

@@ -1,14 +1,12 @@
-"""Writes in the delivery layer: messages, sending, test SMS (delivery reports: reports.py)."""
+"""Writes in the delivery layer: messages, recording sends, test SMS (delivery reports:
+reports.py; sending itself: dispatcher.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import random
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +17,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import phones, transport
-from .bulk import among_ids, check_only, events_insert, uuid_adapter
-from .models import Message, MessageEvent, OptOut, Provider, new_callback_token
-from .rendering import RenderedRequest, RenderError, render_request
+from . import lanes, phones, transport, wakeups
+from .bulk import among_ids, check_only, events_insert
+from .claims import Claimed, in_sending
+from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
+from .rendering import RenderError, render_request
 from .reports import Report as Report
 from .reports import report_apply as report_apply
 from .reports import reports_apply as reports_apply
@@ -33,9 +32,31 @@ logger = logging.getLogger(__name__)
 Status = Message.Status
 # The longest Retry-After a provider's 429 or 503 is obeyed for.
 RETRY_AFTER_LIMIT = 3600.0
+# Messages one request to the API may queue at once.
+MAX_MESSAGES_PER_REQUEST = 1000
 
 
 # ---------------------------------------------------------------- messages
+
+
+class InvalidMessages(ValueError):
+    """Some messages of a list cannot be queued: `errors` has each one's field errors, by
+    its position in the list."""
+
+    def __init__(self, errors: dict[int, dict[str, list[str]]]) -> None:
+        super().__init__(f"{len(errors)} invalid message(s)")
+        self.errors = errors
+
+
+@dataclass
+class NewMessage:
+    """One message a caller asks to queue."""
+
+    provider: Provider
+    to: str
+    body: str = ""
+    template_id: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 def message_create(
@@ -49,36 +70,29 @@ def message_create(
     is_test: bool = False,
     created_by: Any = None,
     idempotency_key: str = "",
-    enqueue: bool = True,
+    claimed: bool = False,
 ) -> Message:
-    """Create a queued message and (after commit) a task that sends it.
+    """Queue a message; the dispatchers are woken when the transaction commits.
 
+    With `claimed`, the message is created already claimed for sending by the caller
+    (the test SMS, sent inline), so that no dispatcher takes it.
     Raises ValidationError for a bad number, an opted-out number or a missing custom value.
     With an idempotency key already used by this user, returns that first message.
     """
+    new = NewMessage(provider, to, body, template_id, variables or {})
     if idempotency_key and created_by is not None:
         existing = Message.objects.filter(
             created_by=created_by, idempotency_key=idempotency_key
         ).first()
         if existing:
             return existing
-    errors = message_errors(
-        provider=provider, to=to, body=body, template_id=template_id, variables=variables or {}
-    )
+    errors = messages_errors([new]).get(0)
     if errors:
         raise ValidationError(errors)
-    number = phones.normalize(to)
-    message = Message(
-        provider=provider,
-        to=number,
-        body=body,
-        template_id=template_id,
-        variables={str(k): v for k, v in (variables or {}).items()},
-        campaign_ref=campaign_ref,
-        is_test=is_test,
-        created_by=created_by,
-        idempotency_key=idempotency_key,
-    )
+    message = _message(new, campaign_ref=campaign_ref, is_test=is_test, created_by=created_by)
+    message.idempotency_key = idempotency_key
+    if claimed:
+        message.status, message.claim = Status.SENDING, uuid.uuid4()
     try:
         with transaction.atomic():
             message.save()
@@ -88,56 +102,137 @@ def message_create(
                 status=Status.QUEUED,
                 description="Test SMS" if is_test else "Queued",
             )
+            if not claimed:
+                wakeups.wake(provider_id=provider.pk)
     except IntegrityError:
         if idempotency_key and created_by is not None:
             # The same key raced in from a parallel request: return the winner.
             return Message.objects.get(created_by=created_by, idempotency_key=idempotency_key)
         raise
-    if enqueue:
-        _enqueue_send(message.id)
     return message
 
 
-def message_errors(
-    *, provider: Provider, to: str, body: str, template_id: str, variables: dict[str, Any]
-) -> dict[str, list[str]]:
-    """Field errors that stop a message from being created (empty when it may be sent)."""
-    errors: dict[str, list[str]] = {}
+def messages_create(
+    *, messages: Sequence[NewMessage], created_by: Any = None, idempotency_key: str = ""
+) -> list[Message]:
+    """Queue several messages at once, all or none, in the order given.
+
+    Raises InvalidMessages with the errors of each invalid message by its position
+    (nothing is queued then). With an idempotency key, the messages carry it with their
+    position appended (`key[0]`, `key[1]` …); when this user used the key before, the
+    messages of that first request are returned instead.
+    """
+    keys = [f"{idempotency_key}[{i}]" if idempotency_key else "" for i in range(len(messages))]
+    if idempotency_key and created_by is not None:
+        earlier = _messages_by_key(created_by, keys)
+        if earlier is not None:
+            return earlier
+    errors = messages_errors(messages)
+    if errors:
+        raise InvalidMessages(errors)
+    created = [_message(new, created_by=created_by) for new in messages]
+    for message, key in zip(created, keys, strict=True):
+        message.idempotency_key = key
     try:
-        number = phones.normalize(to)
-    except phones.InvalidNumber as exc:
-        errors["to"] = [str(exc)]
-    else:
-        if OptOut.objects.filter(phone=number).exists():
-            errors["to"] = [f"{number} has opted out of SMS (replied STOP)."]
-    if not body and not template_id:
-        errors["body"] = ["Enter a message body or a template id."]
-    missing = [name for name in provider.custom_placeholders if not str(variables.get(name, ""))]
-    if missing:
-        errors["variables"] = [
-            "A value is required for " + ", ".join("$$" + name for name in missing) + "."
+        with transaction.atomic():
+            Message.objects.bulk_create(created)
+            events_insert(
+                rows=[
+                    (message.id, Status.QUEUED, "", "Queued", None, None, {}) for message in created
+                ],
+                shared={"source": MessageEvent.Source.API},
+            )
+            for provider_id in {message.provider_id for message in created}:
+                wakeups.wake(provider_id=provider_id)
+    except IntegrityError:
+        if idempotency_key and created_by is not None:
+            earlier = _messages_by_key(created_by, keys)
+            if earlier is not None:
+                return earlier
+        raise
+    return created
+
+
+def _messages_by_key(created_by: Any, keys: list[str]) -> list[Message] | None:
+    """The messages a list request with these keys created before, in order (None when
+    that key has not been used). Only the first key is looked up: a list is queued whole."""
+    first = Message.objects.filter(created_by=created_by, idempotency_key=keys[0]).first()
+    if first is None:
+        return None
+    found = {
+        message.idempotency_key: message
+        for message in Message.objects.filter(created_by=created_by, idempotency_key__in=keys)
+    }
+    return [found[key] for key in keys if key in found]
+
+
+def _message(
+    new: NewMessage, *, campaign_ref: str = "", is_test: bool = False, created_by: Any = None
+) -> Message:
+    return Message(
+        provider=new.provider,
+        lane_id=lanes.transactional_lane_id(provider_id=new.provider.pk),
+        to=phones.normalize(new.to),
+        body=new.body,
+        template_id=new.template_id,
+        variables={str(k): v for k, v in new.variables.items()},
+        campaign_ref=campaign_ref,
+        is_test=is_test,
+        created_by=created_by,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def messages_errors(messages: Sequence[NewMessage]) -> dict[int, dict[str, list[str]]]:
+    """Field errors that stop messages from being queued, by position (none: all may go).
+
+    Opt-outs are looked up in one query for all of them.
+    """
+    errors: dict[int, dict[str, list[str]]] = {}
+    numbers: dict[int, str] = {}
+    for position, new in enumerate(messages):
+        found: dict[str, list[str]] = {}
+        try:
+            numbers[position] = phones.normalize(new.to)
+        except phones.InvalidNumber as exc:
+            found["to"] = [str(exc)]
+        if not new.body and not new.template_id:
+            found["body"] = ["Enter a message body or a template id."]
+        missing = [
+            name
+            for name in new.provider.custom_placeholders
+            if not str(new.variables.get(name, ""))
         ]
-    return errors
-
-
-def _enqueue_send(message_id: uuid.UUID, *, run_after: datetime | None = None) -> None:
-    from .tasks import send_message
-
-    task = send_message.using(run_after=run_after) if run_after else send_message
-    transaction.on_commit(lambda: task.enqueue(str(message_id)))
+        if missing:
+            found["variables"] = [
+                "A value is required for " + ", ".join("$$" + name for name in missing) + "."
+            ]
+        if found:
+            errors[position] = found
+    stopped = set(
+        OptOut.objects.filter(phone__in=set(numbers.values())).values_list("phone", flat=True)
+    )
+    for position, number in numbers.items():
+        if number in stopped:
+            found = errors.setdefault(position, {})
+            found.setdefault("to", []).append(f"{number} has opted out of SMS (replied STOP).")
+    return dict(sorted(errors.items()))
 
 
 def message_retry(*, message: Message, actor: str = "operator") -> bool:
     """Put a failed message back in the queue (an operator's decision). False if not failed."""
     with transaction.atomic():
+        now = timezone.now()
+        lane_id = lanes.lane_for_retry(message=message)
         changed = Message.objects.filter(id=message.id, status=Status.FAILED).update(
+            lane_id=lane_id,
             status=Status.QUEUED,
             attempts=0,
-            next_attempt_at=None,
+            next_attempt_at=now,
             error_code="",
             error_description="",
             completed_at=None,
-            updated_at=timezone.now(),
+            updated_at=now,
         )
         if not changed:
             return False
@@ -147,128 +242,30 @@ def message_retry(*, message: Message, actor: str = "operator") -> bool:
             status=Status.QUEUED,
             description=f"Retried by {actor}",
         )
-    _enqueue_send(message.id)
+        wakeups.wake(provider_id=message.provider_id)
     return True
 
 
-# ---------------------------------------------------------------- sending
+# ---------------------------------------------------------------- recording sends
 
 
-def message_send(*, message_id: str | uuid.UUID, retry: bool = True) -> SendResult | None:
-    """Send one queued message. Does nothing (returns None) if it is not ours to send.
-
-    Claiming is one atomic UPDATE from `queued` to `sending`, so a task that runs
-    twice, or two workers, can never send the same message twice.
-    """
-    claimed = messages_claim(message_ids=[message_id])
-    if not claimed:
-        return None
-    provider = Provider.objects.get(id=claimed[0].provider_id)
-    return messages_send_claimed(provider=provider, messages=claimed, retry=retry)[0]
-
-
-def messages_claim(*, message_ids: Sequence[str | uuid.UUID]) -> list[Claimed]:
-    """Claim the due, queued messages among these ids for sending; returns the ones won,
-    oldest first.
-
-    One UPDATE from `queued` to `sending` tagged with a fresh claim token: whatever
-    another worker claimed first is simply not among the rows this claim finds. The
-    UPDATE returns what sending needs (RETURNING), so no second query and no model
-    instances: this runs for every message a campaign sends.
-    """
-    token = uuid.uuid4()
-    now = timezone.now()
-    ids = [value if isinstance(value, uuid.UUID) else uuid.UUID(value) for value in message_ids]
-    ops = connection.ops
-    table = ops.quote_name(Message._meta.db_table)
-    returning = ", ".join(ops.quote_name(column) for column in CLAIM_COLUMNS)
-    sql = (
-        f"UPDATE {table} SET status = %s, claim = %s, updated_at = %s WHERE {{ids}}"
-        f" AND {check_only('status')} = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        f" RETURNING {returning}"
+def message_send_now(*, message: Message, retry: bool = True) -> SendResult:
+    """Send a message created claimed (`message_create(claimed=True)`) here and now, over
+    the single-call transport, and record the outcome: the test SMS, whose result is
+    shown at once. With `retry` off, a transient failure fails it at once."""
+    claimed = Claimed(
+        id=message.id,
+        provider_id=message.provider_id,
+        to=message.to,
+        body=message.body,
+        template_id=message.template_id,
+        variables=message.variables,
+        campaign_ref=message.campaign_ref,
+        attempts=message.attempts,
     )
-    rows: list[tuple[Any, ...]] = []
-    uuid_ = uuid_adapter()
-    with connection.cursor() as cursor:
-        for where, id_params in among_ids("id", ids, chunk=UPDATE_CHUNK):
-            params = [
-                Status.SENDING,
-                uuid_(token),
-                ops.adapt_datetimefield_value(now),
-                *id_params,
-                Status.QUEUED,
-                ops.adapt_datetimefield_value(now),
-            ]
-            cursor.execute(sql.replace("{ids}", where), params)
-            rows.extend(cursor.fetchall())
-    # RETURNING comes in no particular order; requests go out oldest first, as queued.
-    rows.sort(key=lambda row: (row[-1], row[0]))
-    native = connection.features.has_native_uuid_field
-    return [
-        Claimed(
-            id=message_id if native else uuid.UUID(message_id),
-            provider_id=provider_id,
-            to=to,
-            body=body,
-            template_id=template_id,
-            variables=json.loads(variables) if isinstance(variables, str) else variables,
-            campaign_ref=campaign_ref,
-            attempts=attempts,
-        )
-        for (
-            message_id,
-            provider_id,
-            to,
-            body,
-            template_id,
-            variables,
-            campaign_ref,
-            attempts,
-            _,
-        ) in rows
-    ]
-
-
-# What rendering and recording a send need, in Claimed's order; created_at orders them.
-CLAIM_COLUMNS = (
-    "id",
-    "provider_id",
-    "to",
-    "body",
-    "template_id",
-    "variables",
-    "campaign_ref",
-    "attempts",
-    "created_at",
-)
-
-
-@dataclass(slots=True)
-class Claimed:
-    """A message claimed for sending: what rendering and recording read from it."""
-
-    id: uuid.UUID
-    provider_id: int
-    to: str
-    body: str
-    template_id: str
-    variables: dict[str, Any]
-    campaign_ref: str
-    attempts: int
-    # Set when the send failed and the message goes back to the queue.
-    retry_delay: float | None = None
-
-
-def messages_send_claimed(
-    *, provider: Provider, messages: Sequence[Claimed], retry: bool = True
-) -> list[SendResult]:
-    """Send claimed messages in one request (one, or a batch) and record each outcome.
-
-    With `retry` off, a transient failure fails the messages at once (a test SMS).
-    """
-    result, masked = _request_and_send(provider, messages)
-    messages_record(outcomes=[Outcome(list(messages), result, masked)], retry=retry)
-    return [result] * len(messages)
+    result, masked = _request_and_send(message.provider, [claimed])
+    messages_record(outcomes=[Outcome([claimed], result, masked)], retry=retry)
+    return result
 
 
 @dataclass
@@ -278,93 +275,6 @@ class Outcome:
     messages: list[Claimed]
     result: SendResult
     masked_request: dict[str, Any]
-
-
-class GroupSender:
-    """Sends groups of claimed messages over the bulk transport and records the outcomes.
-
-    Requests run in the process's sender (a background event loop whose connections stay
-    open from one task to the next); rendering and every database write stay in
-    the calling thread, and outcomes are recorded in sets as they come back.
-    `wait_for_room` lets a caller claim only what can be sent at once, so that little sits
-    in `sending` and a pause takes effect at the next claim.
-    """
-
-    def __init__(self, *, provider: Provider, concurrency: int) -> None:
-        from .async_transport import shared_sender
-
-        self.provider = provider
-        self.concurrency = max(1, concurrency)
-        self._sender = shared_sender()
-        self._in_flight: dict[Future[SendResult], tuple[list[Claimed], RenderedRequest]] = {}
-        # Finished requests, in the order they finish: waiting on this costs nothing per
-        # request still in flight, where concurrent.futures.wait() walks all of them.
-        self._done: queue.SimpleQueue[Future[SendResult]] = queue.SimpleQueue()
-
-    def __enter__(self) -> GroupSender:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        # Every request started is recorded before the task ends, even on an error.
-        while self._in_flight:
-            self._collect(wait_for=len(self._in_flight))
-
-    @property
-    def room(self) -> int:
-        """How many more requests may start now."""
-        return self.concurrency - len(self._in_flight)
-
-    def submit(self, groups: Sequence[Sequence[Claimed]]) -> None:
-        """Render and start one request per group (waiting for room as needed)."""
-        remaining = [list(group) for group in groups]
-        while remaining:
-            room = self.wait_for_room(1)
-            now, remaining = remaining[:room], remaining[room:]
-            started: list[tuple[list[Claimed], RenderedRequest]] = []
-            failed: list[Outcome] = []
-            for messages in now:
-                try:
-                    started.append((messages, render_request(self.provider, messages)))
-                except RenderError as exc:
-                    result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
-                    failed.append(Outcome(messages, result, {}))
-            futures = self._sender.submit([request for _, request in started])
-            self._in_flight.update(zip(futures, started, strict=True))
-            for future in futures:
-                future.add_done_callback(self._done.put)
-            self._record(failed)
-
-    def wait_for_room(self, requests: int) -> int:
-        """Record finished requests until `requests` more may start; returns the room."""
-        needed = min(requests, self.concurrency)
-        if self.room < needed:
-            self._collect(wait_for=needed - self.room)
-        return self.room
-
-    def _collect(self, *, wait_for: int) -> None:
-        finished = [self._done.get() for _ in range(min(wait_for, len(self._in_flight)))]
-        # What else has finished meanwhile goes into the same set.
-        while not self._done.empty():
-            finished.append(self._done.get())
-        outcomes = []
-        for future in finished:
-            messages, request = self._in_flight.pop(future)
-            try:
-                result = future.result()
-            except Exception as exc:
-                # A fault the transport did not foresee: the request may or may not have
-                # gone out, as after a timeout, so it is recorded (and retried) like one.
-                logger.exception("sending to %s failed unexpectedly", self.provider.nickname)
-                result = SendResult(ok=False, error_kind=ErrorKind.CONNECTION, error=str(exc))
-            # The provider may echo a credential back; it must not reach our records.
-            result.response = transport_mask(result.response, request.secrets)
-            result.error = transport_mask(result.error, request.secrets)
-            outcomes.append(Outcome(messages, result, request.masked()))
-        self._record(outcomes)
-
-    def _record(self, outcomes: list[Outcome]) -> None:
-        if outcomes:
-            messages_record(outcomes=outcomes)
 
 
 def _request_and_send(
@@ -397,12 +307,13 @@ UPDATE_CHUNK = 5000
 def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
     """Record send outcomes: one UPDATE per outcome set and the events in bulk.
 
-    Only messages still in `sending` change: a DLR that already moved one on wins.
+    Only messages still in `sending` change: a DLR that already moved one on wins. A
+    message put back in the queue gets its next attempt's time (`Claimed.retry_delay`
+    says after how long); the dispatchers find it when it is due.
     """
     now = timezone.now()
     submitted: list[uuid.UUID] = []
     events: list[tuple[Any, ...]] = []
-    later: list[tuple[uuid.UUID, datetime]] = []
     with transaction.atomic():
         for outcome in outcomes:
             result = outcome.result
@@ -417,18 +328,13 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
                     and message.attempts + 1 < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS
                 ]
                 if retrying:
-                    retry_at = _record_retry(retrying, result, now)
-                    later += [(m.id, retry_at) for m in retrying if not m.campaign_ref]
+                    _record_retry(retrying, result, now)
                 again = {m.id for m in retrying}
                 _record_failure([m for m in outcome.messages if m.id not in again], result, now)
             for position, message in enumerate(outcome.messages):
                 events.append(_send_event(outcome, position, message))
         _record_submitted(submitted, now)
         events_insert(rows=events, shared={"source": MessageEvent.Source.SEND})
-    for message_id, retry_at in later:
-        # A bulk sender (campaign_ref set) retries its own messages, so that its pause,
-        # throttle and quiet hours also hold for retries; the rest get a task each.
-        _enqueue_send(message_id, run_after=retry_at)
     _log_outcomes(outcomes, events)
 
 
@@ -449,7 +355,7 @@ def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
             )
 
 
-def _record_retry(messages: list[Claimed], result: SendResult, now: datetime) -> datetime:
+def _record_retry(messages: list[Claimed], result: SendResult, now: datetime) -> None:
     # One delay per request: a batch's messages go back together.
     delay = retry_delay(messages[0].attempts + 1, result.retry_after)
     retry_at = now + timedelta(seconds=delay)
@@ -463,7 +369,6 @@ def _record_retry(messages: list[Claimed], result: SendResult, now: datetime) ->
     )
     for message in messages:
         message.retry_delay = delay
-    return retry_at
 
 
 def _record_failure(messages: list[Claimed], result: SendResult, now: datetime) -> None:
@@ -537,34 +442,48 @@ def _log_outcomes(outcomes: Sequence[Outcome], events: list[tuple[Any, ...]]) ->
 
 
 def messages_requeue_stuck(*, older_than: timedelta | None = None) -> int:
-    """Put messages left in `sending` by a worker that died back in the queue.
+    """Put messages abandoned in `sending` back in the queue; returns how many.
 
-    A message is in `sending` only while its request is in flight, which the transport
-    bounds by its timeouts; one still there long after was abandoned. Its request may or
-    may not have reached the provider, so sending it again can duplicate at most the
-    messages that were in flight when the worker died. Returns how many were requeued.
+    A message is in `sending` while its request is in flight or its outcome waits to be
+    recorded (a worker whose database went away keeps outcomes until it answers). So a
+    message claimed by a worker that is still alive (its heartbeat is recent) is never
+    taken back, however long it waits; one claimed by a worker that is gone, or by a
+    process that does not beat (the test SMS), is taken back once it has been in
+    `sending` for `older_than`. Its request may or may not have reached the provider, so
+    sending it again can duplicate at most the messages that were in flight when that
+    worker died.
     """
     if older_than is None:
         older_than = stuck_after()
     now = timezone.now()
-    stuck = Message.objects.filter(status=Status.SENDING, updated_at__lt=now - older_than)
+    alive = WorkerHeartbeat.objects.filter(
+        seen_at__gte=now - timedelta(seconds=settings.SMSGATEWAY_WORKER_STALE_SECONDS),
+        token__isnull=False,
+    ).values_list("token", flat=True)
+    stuck = (
+        Message.objects.filter(in_sending(), updated_at__lt=now - older_than)
+        .exclude(claim__in=list(alive))
+        .values_list("id", "provider_id", "claim")
+    )
     requeued = 0
-    for message in stuck.only("id", "campaign_ref").iterator():
+    providers = set()
+    for message_id, provider_id, claim in stuck.iterator():
         with transaction.atomic():
             changed = Message.objects.filter(
-                id=message.id, status=Status.SENDING, updated_at__lt=now - older_than
+                id=message_id, status=Status.SENDING, claim=claim
             ).update(status=Status.QUEUED, next_attempt_at=now, claim=None, updated_at=now)
             if not changed:
                 continue
             requeued += 1
+            providers.add(provider_id)
             MessageEvent.objects.create(
-                message_id=message.id,
+                message_id=message_id,
                 source=MessageEvent.Source.SYSTEM,
                 status=Status.QUEUED,
                 description="Requeued: the worker sending it stopped before recording a result",
             )
-            if not message.campaign_ref:
-                _enqueue_send(message.id)
+    for provider_id in providers:
+        wakeups.wake(provider_id=provider_id)
     if requeued:
         logger.warning("requeued %s messages stuck in sending", requeued)
     return requeued
@@ -631,14 +550,13 @@ def test_sms_send(
             variables=variables,
             is_test=True,
             created_by=user,
-            enqueue=False,
+            claimed=True,
         )
     except ValidationError as exc:
         errors = {("mobile" if k == "to" else k): v for k, v in exc.message_dict.items()}
         return TestSmsResult(ok=False, message_id=None, errors=errors)
     # A test is answered now: no silent retry in the background.
-    outcome = message_send(message_id=created.id, retry=False)
-    assert outcome is not None  # freshly created and queued: always ours to send
+    outcome = message_send_now(message=created, retry=False)
     title = outcome.error_title
     error = f"{title}: {outcome.error}" if not outcome.ok else ""
     summary = (f"Sent (HTTP {outcome.http_status})" if outcome.ok else error)[:300]

@@ -57,12 +57,15 @@ SMSGATEWAY_RETRY_BASE_SECONDS = env.float("SMSGATEWAY_RETRY_BASE_SECONDS", defau
 SMSGATEWAY_RETRY_MAX_SECONDS = env.float("SMSGATEWAY_RETRY_MAX_SECONDS", default=300.0)
 # Campaigns: the largest recipient file accepted (refused before parsing), the size
 # up to which a file is imported during the upload request, and messages in flight per
-# campaign task (one event loop, so hundreds cost little: a provider answering in 100 ms
-# needs about 400 in flight for 4,000 messages a second; a batch request counts its
-# records, with at least 4 requests in flight).
+# worker and provider (one event loop, so hundreds cost little: a provider answering in
+# 100 ms needs about 400 in flight for 4,000 messages a second; a batch request counts
+# its records, with at least 4 requests in flight).
 SMSGATEWAY_MAX_UPLOAD_BYTES = env.int("SMSGATEWAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 SMSGATEWAY_INLINE_IMPORT_BYTES = env.int("SMSGATEWAY_INLINE_IMPORT_BYTES", default=2 * 1024 * 1024)
 SMSGATEWAY_SEND_CONCURRENCY = env.int("SMSGATEWAY_SEND_CONCURRENCY", default=512)
+# How often a worker's dispatcher looks for due messages when nothing woke it (queued
+# messages wake it at once: NOTIFY on PostgreSQL, a check of the file on SQLite).
+SMSGATEWAY_DISPATCH_POLL_SECONDS = env.float("SMSGATEWAY_DISPATCH_POLL_SECONDS", default=1.0)
 # How long a web process trusts the provider it found for a DLR callback token before
 # asking the database again (changes made through another process show after this).
 SMSGATEWAY_CALLBACK_CACHE_SECONDS = env.float("SMSGATEWAY_CALLBACK_CACHE_SECONDS", default=2.0)

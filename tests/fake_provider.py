@@ -46,6 +46,12 @@ class Answer:
     drip: float = 0.0
 
 
+class _Server(ThreadingHTTPServer):
+    # A dispatcher opens hundreds of connections at once; the default backlog of 5 would
+    # drop most of them.
+    request_queue_size = 1024
+
+
 class FakeProvider:
     def __init__(
         self,
@@ -115,7 +121,7 @@ class FakeProvider:
 
         # Bound at once so the port is known (and stays ours), but only listening from
         # listen(): until then a connection to it is refused, as by a provider that is down.
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self.server = _Server(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self.server.daemon_threads = True
         self.server.server_bind()
         self.thread = threading.Thread(

@@ -108,9 +108,7 @@ def test_a_crash_in_the_dlr_callback_is_a_500_that_never_names_its_token(
     def crash(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    message = services.message_create(
-        provider=generic_provider, to="+919876543210", body="Hi", enqueue=False
-    )
+    message = services.message_create(provider=generic_provider, to="+919876543210", body="Hi")
     monkeypatch.setattr("providers.dlr.clevertap.parse", crash)
     client = Client(raise_request_exception=False)
     token = generic_provider.callback_token

@@ -290,7 +290,8 @@ class MessageDetailSerializer(MessageSerializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    provider = serializers.PrimaryKeyRelatedField(queryset=Provider.objects.all())
+    # An id, resolved by the view for every message of a request at once.
+    provider = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Provider id.")
     to = serializers.CharField(
         max_length=64, help_text="Recipient in international form, e.g. +919876543210."
     )

@@ -9,6 +9,7 @@ from django.db.models import ProtectedError, Q, QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -167,61 +168,67 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return queryset
 
     @extend_schema(
-        summary="Queue a message",
-        request=MessageCreateSerializer,
+        summary="Queue a message, or up to 1,000",
+        request=PolymorphicProxySerializer(
+            component_name="MessageCreateOneOrMany",
+            serializers=[MessageCreateSerializer, MessageCreateSerializer(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
                 str,
                 OpenApiParameter.HEADER,
                 description="Any unique string (e.g. a UUID). Retrying with the same key "
-                "returns the first message instead of sending a second one.",
+                "returns the first request's messages instead of sending them again.",
             )
         ],
         responses={
-            202: MessageDetailSerializer,
+            202: PolymorphicProxySerializer(
+                component_name="MessageQueuedOneOrMany",
+                serializers=[MessageDetailSerializer, MessageSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            ),
             400: FIELD_ERRORS,
             422: OpenApiResponse(
                 DetailErrorSerializer,
-                description="The Idempotency-Key was already used for a different message.",
+                description="The Idempotency-Key was already used for a different request.",
             ),
         },
     )
     def create(self, request: Request) -> Response:
-        """Queue one SMS; it is sent in the background (answer 202, status `queued`).
+        """Queue one SMS, or a JSON array of up to 1,000; they are sent in the background
+        (answer 202, status `queued`).
 
-        With an `Idempotency-Key` header, a retry of the same request (same provider,
-        number, body, template id and variables) answers 202 with the message the first
-        request created, and nothing more is sent. Reusing a key for a different request
-        is a client error: 422, and nothing is created. Keys are per user.
+        One message answers with the message (and a `Location` header); an array answers
+        with an array of the messages in the same order. An array with an invalid item is
+        refused whole: 400 with the errors of each invalid item under its position
+        (`{"2": {"to": [...]}}`), and nothing of it is queued.
+
+        With an `Idempotency-Key` header, a retry of the same request (same providers,
+        numbers, bodies, template ids and variables) answers 202 with what the first
+        request queued, and nothing more is sent. Reusing a key for a different request
+        is a client error: 422, and nothing is queued. Keys are per user.
         """
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-            raise serializers.ValidationError(
-                {IDEMPOTENCY_HEADER: [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
-            )
-        if "\x00" in key:
-            # gunicorn refuses such a header; other servers pass it on, and PostgreSQL
-            # cannot store it.
-            raise serializers.ValidationError(
-                {IDEMPOTENCY_HEADER: ["Null characters are not allowed."]}
-            )
+        key = _idempotency_key(request)
+        if isinstance(request.data, list):
+            return self._create_many(request, request.data, key)
+        (new,) = _new_messages([request.data], single=True)
         try:
             message = services.message_create(
-                provider=data["provider"],
-                to=data["to"],
-                body=data["body"],
-                template_id=data["template_id"],
-                variables=data["variables"],
+                provider=new.provider,
+                to=new.to,
+                body=new.body,
+                template_id=new.template_id,
+                variables=new.variables,
                 created_by=request.user,
                 idempotency_key=key,
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
-        if key and not _same_request(message, data):
+        if key and not _same_request(message, new):
             raise IdempotencyKeyReused()
         location = reverse("api:message-detail", args=[message.pk], request=request)
         return Response(
@@ -230,19 +237,94 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             headers={"Location": location},
         )
 
+    def _create_many(self, request: Request, items: list[Any], key: str) -> Response:
+        if not items:
+            raise serializers.ValidationError({"non_field_errors": ["Send at least one message."]})
+        limit = services.MAX_MESSAGES_PER_REQUEST
+        if len(items) > limit:
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"At most {limit:,} messages per request."]}
+            )
+        if key and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH - len(f"[{limit}]"):
+            raise serializers.ValidationError(
+                {IDEMPOTENCY_HEADER: ["At most 250 characters for a list of messages."]}
+            )
+        wanted = _new_messages(items, single=False)
+        try:
+            messages = services.messages_create(
+                messages=wanted, created_by=request.user, idempotency_key=key
+            )
+        except services.InvalidMessages as exc:
+            raise serializers.ValidationError(
+                {str(position): errors for position, errors in exc.errors.items()}
+            ) from exc
+        if key and (
+            len(messages) != len(wanted)
+            or not all(_same_request(m, new) for m, new in zip(messages, wanted, strict=True))
+        ):
+            raise IdempotencyKeyReused()
+        return Response(
+            MessageSerializer(messages, many=True).data, status=status.HTTP_202_ACCEPTED
+        )
 
-def _same_request(message: Message, data: dict[str, Any]) -> bool:
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
+        )
+    if "\x00" in key:
+        # gunicorn refuses such a header; other servers pass it on, and PostgreSQL
+        # cannot store it.
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: ["Null characters are not allowed."]}
+        )
+    return key
+
+
+def _new_messages(items: list[Any], *, single: bool) -> list[services.NewMessage]:
+    """Validate message inputs and find their providers (one query for all); raises a 400
+    with each item's errors (under its position when not `single`)."""
+    errors: dict[str, Any] = {}
+    valid: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        serializer = MessageCreateSerializer(data=item)
+        if serializer.is_valid():
+            valid.append(serializer.validated_data)
+        else:
+            errors[str(position)] = serializer.errors
+            valid.append({})
+    providers = Provider.objects.in_bulk({data["provider"] for data in valid if data})
+    for position, data in enumerate(valid):
+        if data and data["provider"] not in providers:
+            errors[str(position)] = {"provider": [f"No provider has the id {data['provider']}."]}
+    if errors:
+        raise serializers.ValidationError(errors["0"] if single else errors)
+    return [
+        services.NewMessage(
+            provider=providers[data["provider"]],
+            to=data["to"],
+            body=data["body"],
+            template_id=data["template_id"],
+            variables=data["variables"],
+        )
+        for data in valid
+    ]
+
+
+def _same_request(message: Message, new: services.NewMessage) -> bool:
     """Whether a message created earlier under an idempotency key matches this request."""
     try:
-        to = phones.normalize(data["to"])
+        to = phones.normalize(new.to)
     except phones.InvalidNumber:
         return False  # the first request had a valid number, so this one differs
     return (
-        message.provider_id == data["provider"].pk
+        message.provider_id == new.provider.pk
         and message.to == to
-        and message.body == data["body"]
-        and message.template_id == data["template_id"]
-        and message.variables == {str(name): value for name, value in data["variables"].items()}
+        and message.body == new.body
+        and message.template_id == new.template_id
+        and message.variables == {str(name): value for name, value in new.variables.items()}
     )
 
 

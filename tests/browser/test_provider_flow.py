@@ -179,9 +179,7 @@ def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
 
 
 def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provider):
-    message = services.message_create(
-        provider=generic_provider, to="+919876543210", body="hello", enqueue=False
-    )
+    message = services.message_create(provider=generic_provider, to="+919876543210", body="hello")
     Message.objects.filter(id=message.id).update(status=Message.Status.SUBMITTED)
     page = logged_in
     page.goto(reverse("message_detail", args=[message.id]))

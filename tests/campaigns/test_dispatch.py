@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
-from providers.models import Message
+from providers import claims
+from providers.dispatcher import Dispatcher
+from providers.models import Lane, Message
 from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv, run_worker
 from tests.fake_provider import Answer, FakeProvider
 
@@ -63,28 +69,35 @@ def test_a_failed_batch_request_applies_to_every_message_in_it():
     assert set(Message.objects.values_list("error_code", flat=True)) == {"payload_rejected"}
 
 
-def test_running_the_chunks_twice_never_sends_twice():
-    from django_tasks_db.models import DBTaskResult
-
+def test_two_dispatchers_at_once_never_send_a_message_twice():
     with FakeProvider() as fake:
-        campaign = make_campaign(make_provider(fake.url, batch_size=100))
-        upload_and_launch(campaign, 300)
-        run_worker()
-        # Every chunk task runs again, as a second worker or a retry would.
-        for result in DBTaskResult.objects.filter(task_path__endswith="dispatch_chunk"):
-            args = result.args_kwargs["args"]
-            dispatch.dispatch_chunk(campaign_id=args[0], message_ids=args[1])
-    assert sum(len(r.json()["msgs"]) for r in fake.received) == 300
+        campaign = make_campaign(make_provider(fake.url, batch_size=10))
+        services.upload_create(campaign=campaign, file=csv_file(numbers_csv(300)))
+        services.campaign_launch(campaign=campaign)
+        dispatch.campaign_prepare(campaign_id=campaign.id)
+        errors = []
+
+        def drain() -> None:
+            try:
+                Dispatcher().drain()
+            except Exception as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=drain) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    sent = Counter(record["id"] for r in fake.received for record in r.json()["msgs"])
+    assert len(sent) == 300 and set(sent.values()) == {1}
 
 
-def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_none(
-    monkeypatch,
-):
-    """A second worker can send the first chunk while the rest is being created; a prepare
-    that dies midway leaves every created message with its task, and its rerun adds the
-    rest, each message queued once."""
-    from django_tasks_db.models import DBTaskResult
-
+def test_each_chunk_is_sendable_as_it_is_created_and_a_crash_loses_none(monkeypatch):
+    """The dispatcher can send the first chunk while the rest is being created; a prepare
+    that dies midway leaves its messages queued, and its rerun adds the rest, each once."""
     monkeypatch.setattr(dispatch, "CREATE_CHUNK", 10)
     real_link = dispatch.link_recipients
     calls = []
@@ -95,10 +108,6 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
             raise RuntimeError("worker killed")
         real_link(*args)
 
-    def queued_for_sending() -> list[str]:
-        tasks = DBTaskResult.objects.filter(task_path__endswith="dispatch_chunk")
-        return [i for task in tasks for i in task.args_kwargs["args"][1]]
-
     with FakeProvider() as fake:
         campaign = make_campaign(make_provider(fake.url, batch_size=5))
         services.upload_create(campaign=campaign, file=csv_file(numbers_csv(35)))
@@ -106,16 +115,16 @@ def test_each_chunk_is_queued_for_sending_as_it_is_created_and_a_crash_loses_non
         monkeypatch.setattr(dispatch, "link_recipients", link_then_die_on_the_third_chunk)
         with pytest.raises(RuntimeError):
             dispatch.campaign_prepare(campaign_id=campaign.id)
+        assert Message.objects.filter(status="queued").count() == 20
 
-        created = {str(i) for i in Message.objects.values_list("id", flat=True)}
-        assert len(created) == 20 and sorted(queued_for_sending()) == sorted(created)
+        Dispatcher().drain()
+        assert sum(len(r.json()["msgs"]) for r in fake.received) == 20
+        assert Campaign.objects.get().status == Campaign.Status.RUNNING
 
         monkeypatch.setattr(dispatch, "link_recipients", real_link)
-        dispatch.campaign_prepare(campaign_id=campaign.id)
-        queued = queued_for_sending()
-        assert len(queued) == len(set(queued)) == Message.objects.count() == 35
-        run_worker()
-    assert sum(len(r.json()["msgs"]) for r in fake.received) == 35
+        run_worker()  # the prepare task, still queued, creates the rest
+    sent = Counter(record["id"] for r in fake.received for record in r.json()["msgs"])
+    assert len(sent) == Message.objects.count() == 35 and set(sent.values()) == {1}
     assert Campaign.objects.get().status == Campaign.Status.COMPLETED
 
 
@@ -209,19 +218,27 @@ def test_pause_mid_run_holds_the_rest_until_resume(settings):
 
 
 def test_promotional_messages_to_india_wait_for_the_window(monkeypatch):
-    night = datetime(2026, 11, 24, 23, 30, tzinfo=IST)
-    monkeypatch.setattr(dispatch.timezone, "now", lambda: night)
+    # A night after the messages are queued (they are due from then).
+    tomorrow = timezone.now().astimezone(IST).date() + timedelta(days=1)
+    night = datetime.combine(tomorrow, time(23, 30), tzinfo=IST)
     with FakeProvider() as fake:
         campaign = make_campaign(make_provider(fake.url), kind="promotional", sender_id="123456")
-        upload_and_launch(campaign, 5)
+        services.upload_create(
+            campaign=campaign,
+            file=csv_file("phone,first_name\n+919812345670,A\n+14155552671,B\n"),
+        )
+        services.campaign_launch(campaign=campaign)
+        ticks = itertools.count()
+        # The night's clock moves on, a millisecond each time it is read.
+        monkeypatch.setattr(timezone, "now", lambda: night + timedelta(milliseconds=next(ticks)))
         run_worker()
-    assert fake.received == []
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        task_path__endswith="dispatch_chunk", status="READY"
-    ).latest("enqueued_at")
-    assert waiting.run_after == datetime(2026, 11, 25, 9, 0, tzinfo=IST)
+    # The number outside India goes at once; the Indian one at 09:00 IST the next day.
+    assert [r.json()["to"] for r in fake.received] == ["14155552671"]
+    waiting = Message.objects.get(status="queued")
+    assert waiting.to == "+919812345670"
+    assert waiting.next_attempt_at == datetime.combine(
+        tomorrow + timedelta(days=1), time(9, 0), tzinfo=IST
+    )
 
 
 @pytest.mark.parametrize(
@@ -235,7 +252,7 @@ def test_promotional_messages_to_india_wait_for_the_window(monkeypatch):
 )
 def test_promotional_window_edges(local, opens):
     expected = datetime(*opens, tzinfo=IST) if opens else None
-    assert dispatch.promotional_window_opens(datetime(*local, tzinfo=IST)) == expected
+    assert claims.promotional_window_opens(datetime(*local, tzinfo=IST)) == expected
 
 
 def test_a_throttled_campaign_never_exceeds_its_rate_at_the_provider():
@@ -251,17 +268,24 @@ def test_a_throttled_campaign_never_exceeds_its_rate_at_the_provider():
     assert times[-1] - times[0] >= 2.0
 
 
-def test_the_throttle_spaces_reservations_across_callers():
+def test_throttled_claims_take_turns_with_the_lanes_slots():
     with FakeProvider() as fake:
-        campaign = make_campaign(make_provider(fake.url), throttle_per_second=10)
-    first = dispatch.throttle_reserve(campaign_id=campaign.id, count=10, rate=10)
-    second = dispatch.throttle_reserve(campaign_id=campaign.id, count=10, rate=10)
-    assert (second - first).total_seconds() == pytest.approx(1.0, abs=0.01)
+        campaign = make_campaign(make_provider(fake.url), throttle_per_second=200)
+        upload_and_launch(campaign, 30)
+        dispatch.campaign_prepare(campaign_id=campaign.id)
+    lane = Lane.objects.get()
+    now = timezone.now()
+    first = claims.lane_claim(lane=lane, limit=100, token=uuid.uuid4(), now=now)
+    second = claims.lane_claim(lane=lane, limit=100, token=uuid.uuid4(), now=now)
+    # A twentieth of a second's worth at a time...
+    assert len(first.messages) == 10
+    # ...and a second claimant (another worker) gets nothing until the next slice.
+    assert second.messages == []
+    assert (second.not_before - now).total_seconds() == pytest.approx(0.05, abs=0.001)
 
 
 def test_the_five_minute_cap_is_the_tighter_rate():
-    campaign = Campaign(throttle_per_second=100, throttle_per_5min=600)
-    assert dispatch.throttle_rate(campaign) == 2.0
+    assert claims.throttle_rate(per_second=100, per_5min=600) == 2.0
 
 
 def test_campaign_retries_go_through_the_campaign_not_one_task_per_message(settings):
@@ -286,11 +310,12 @@ def test_campaign_retries_go_through_the_campaign_not_one_task_per_message(setti
     # The 10 messages of the refused batch were sent twice, the others once.
     sent = Counter(record["to"] for r in fake.received for record in r.json()["msgs"])
     assert sorted(Counter(sent.values()).items()) == [(1, 10), (2, 10)]
-    assert not DBTaskResult.objects.filter(task_path__endswith="send_message").exists()
+    # No task of their own: the dispatcher sent the retries when they were due.
+    tasks = DBTaskResult.objects.values_list("task_path", flat=True)
+    assert set(tasks) == {"campaigns.tasks.prepare_campaign", "campaigns.tasks.campaign_drained"}
 
 
 def test_a_paused_campaign_does_not_retry(settings):
-    from django_tasks_db.models import DBTaskResult
 
     settings.SMSGATEWAY_RETRY_BASE_SECONDS = 60
     settings.SMSGATEWAY_RETRY_MAX_SECONDS = 60
@@ -300,11 +325,9 @@ def test_a_paused_campaign_does_not_retry(settings):
         run_worker()
         services.campaign_pause(campaign=Campaign.objects.get())
         Message.objects.update(next_attempt_at=timezone.now())  # the retries are due
-        dispatch.campaign_check_complete(campaign_id=campaign.id, reschedule=True)
         run_worker()
         assert len(fake.received) == 1
         assert set(Message.objects.values_list("status", flat=True)) == {"queued"}
-        assert not DBTaskResult.objects.filter(task_path__endswith="send_message").exists()
         services.campaign_resume(campaign=Campaign.objects.get())
         run_worker()
     assert len(fake.received) == 2

@@ -101,8 +101,7 @@ def test_three_workers_send_20000_messages_each_exactly_once(start_worker, setti
         campaign = make_campaign(make_provider(fake.url, batch_size=50))
         launch(campaign, 20_000)
         dispatch.campaign_prepare(campaign_id=campaign.id)
-        # Every chunk a second time, as a duplicated task would: the claims must hold.
-        dispatch.campaign_enqueue_pending(campaign_id=campaign.id)
+        # Three dispatchers find the same due messages at once: the claims must hold.
         for _ in range(3):
             start_worker()
         wait_for(completed(campaign), 240, "the campaign to complete")

@@ -29,7 +29,7 @@ def admin_url(model: type, view: str, *args: Any) -> str:
 
 def new_message(provider: Provider, to: str = "+919876543210", **changes: Any) -> Message:
     message = services.message_create(
-        provider=provider, to=to, body="hello", enqueue=False, variables=CUSTOM_VALUES
+        provider=provider, to=to, body="hello", variables=CUSTOM_VALUES
     )
     if changes:
         Message.objects.filter(id=message.id).update(**changes)

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers import async_transport, services, transport
+from providers import async_transport, lanes, transport
 from providers.async_transport import Sender
+from providers.dispatcher import Dispatcher
 from providers.models import Message, Provider
 from providers.rendering import RenderedRequest
 from providers.transport import MAX_RESPONSE_BYTES, ErrorKind, SendResult
@@ -174,16 +175,21 @@ def test_many_requests_all_arrive_once_and_results_match_their_requests():
     assert [result.response for result in results] == [f'{{"n": {n}}}' for n in range(40)]
 
 
+def api_lane(provider: Provider) -> int:
+    return lanes.transactional_lane_id(provider_id=provider.pk)
+
+
 @pytest.mark.django_db
-def test_one_task_after_another_reuses_the_connection_to_the_provider():
+def test_one_claim_after_another_reuses_the_connection_to_the_provider():
     with FakeProvider(keep_alive=True) as fake:
         provider = Provider.objects.create(
             nickname="Bulk", endpoint=fake.url + "/send", payload={"id": "$$MessageID"}
         )
-        for n in range(2):  # two campaign chunks, one after the other, in one worker
-            message = Message.objects.create(provider=provider, to=f"+91987654321{n}")
-            with services.GroupSender(provider=provider, concurrency=4) as sender:
-                sender.submit([services.messages_claim(message_ids=[message.id])])
+        for n in range(2):  # one message, then another, in one worker
+            Message.objects.create(
+                provider=provider, lane_id=api_lane(provider), to=f"+91987654321{n}"
+            )
+            Dispatcher().drain()
     assert [request.json()["id"] for request in fake.received] == [
         str(m.id) for m in Message.objects.order_by("created_at")
     ]
@@ -193,13 +199,14 @@ def test_one_task_after_another_reuses_the_connection_to_the_provider():
 
 @pytest.mark.django_db
 def test_a_fault_the_transport_did_not_foresee_is_recorded_as_a_connection_fault(
-    monkeypatch, caplog
+    monkeypatch, caplog, settings
 ):
+    settings.SMSGATEWAY_RETRY_BASE_SECONDS = 60
     provider = Provider.objects.create(
         nickname="Bulk", endpoint="https://sms.example.com/send", payload={"id": "$$MessageID"}
     )
     sent, broken = (
-        Message.objects.create(provider=provider, to=f"+91987654321{n}", campaign_ref="7")
+        Message.objects.create(provider=provider, lane_id=api_lane(provider), to=f"+91987654321{n}")
         for n in range(2)
     )
 
@@ -209,9 +216,7 @@ def test_a_fault_the_transport_did_not_foresee_is_recorded_as_a_connection_fault
         return SendResult(ok=True, http_status=200)
 
     monkeypatch.setattr(async_transport, "send", send_or_fail)
-    claimed = services.messages_claim(message_ids=[sent.id, broken.id])
-    with services.GroupSender(provider=provider, concurrency=4) as sender:
-        sender.submit([[message] for message in claimed])
+    Dispatcher().drain()
 
     sent.refresh_from_db()
     broken.refresh_from_db()

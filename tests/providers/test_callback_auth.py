@@ -42,9 +42,7 @@ def guarded_provider(generic_provider) -> Provider:
 
 @pytest.fixture
 def submitted(guarded_provider) -> Message:
-    message = services.message_create(
-        provider=guarded_provider, to="+919876543210", body="Hi", enqueue=False
-    )
+    message = services.message_create(provider=guarded_provider, to="+919876543210", body="Hi")
     Message.objects.filter(id=message.id).update(status=Status.SUBMITTED)
     return message
 
@@ -111,9 +109,7 @@ def test_a_wrong_token_is_404_even_with_the_right_credentials(client, guarded_pr
 def test_without_basic_auth_configured_any_authorization_header_is_ignored(
     client, generic_provider
 ):
-    message = services.message_create(
-        provider=generic_provider, to="+919876543210", body="Hi", enqueue=False
-    )
+    message = services.message_create(provider=generic_provider, to="+919876543210", body="Hi")
 
     response = deliver(client, generic_provider, message, Authorization="Basic Zm9vOmJhcg==")
 

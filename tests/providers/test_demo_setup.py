@@ -133,9 +133,7 @@ def test_it_lists_the_sandbox_test_numbers(db):
 def test_a_message_rendered_for_the_sandbox_provider_is_accepted_by_the_sandbox(db, client):
     demo_setup()
     provider = Provider.objects.get()
-    message = services.message_create(
-        provider=provider, to="+919876543210", body="Hello", enqueue=False
-    )
+    message = services.message_create(provider=provider, to="+919876543210", body="Hello")
     request = render_request(provider, [message])
 
     with responses.RequestsMock() as callbacks:

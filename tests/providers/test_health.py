@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from campaigns.tasks import start_campaign as some_task
 from providers import health
-from providers.management.commands.db_worker import housekeeping
+from providers.management.commands.db_worker import Housekeeping
 from providers.models import WorkerHeartbeat
-from providers.tasks import send_message
 
 pytestmark = pytest.mark.django_db
 
@@ -80,9 +80,9 @@ def test_it_counts_only_the_workers_still_alive(client):
 
 def test_the_queue_depth_counts_tasks_that_are_due(client):
     heartbeat()
-    send_message.enqueue(str(uuid.uuid4()))
-    send_message.enqueue(str(uuid.uuid4()))
-    send_message.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(str(uuid.uuid4()))
+    some_task.enqueue(1)
+    some_task.enqueue(1)
+    some_task.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1)
     assert client.get("/healthz").json()["queue_depth"] == 2
 
 
@@ -143,7 +143,8 @@ def test_the_housekeeping_beats_at_once_every_round_and_forgets_on_stop():
     heartbeat("long-gone", seconds_ago=3700)
     heartbeat("recently-stopped", seconds_ago=1800)
     stop = threading.Event()
-    thread = threading.Thread(target=housekeeping, args=(stop, 0.05), kwargs={"worker_id": "hk"})
+    housekeeping = Housekeeping(worker_id="hk", token=uuid.uuid4(), alive=lambda: True)
+    thread = threading.Thread(target=housekeeping.run, args=(stop, 0.05))
     thread.start()
     try:
         first_seen = None
@@ -166,7 +167,7 @@ def test_the_housekeeping_beats_at_once_every_round_and_forgets_on_stop():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_beats_under_its_own_worker_id():
-    send_message.enqueue(str(uuid.uuid4()))
+    some_task.enqueue(1)
     recorded: list[str] = []
     record = health.worker_heartbeat_record
 
@@ -191,9 +192,7 @@ def test_the_worker_beats_under_its_own_worker_id():
 def _running_task(worker_id: str, started_minutes_ago: float):
     from django_tasks_db.models import DBTaskResult
 
-    from providers.tasks import send_message
-
-    result = send_message.enqueue("00000000-0000-0000-0000-000000000000")
+    result = some_task.enqueue(1)
     DBTaskResult.objects.filter(id=result.id).update(
         status="RUNNING",
         worker_ids=[worker_id],

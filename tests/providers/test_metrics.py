@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from campaigns.tasks import start_campaign as some_task
 from providers import metrics
 from providers.models import DeliveryReport, Message, MessageEvent, Provider, WorkerHeartbeat
-from providers.tasks import send_message
 
 pytestmark = pytest.mark.django_db
 
@@ -131,9 +131,9 @@ def known_traffic(generic_provider):
     send_event(d2, status=Status.QUEUED, seconds_ago=10)  # a retry: not sent
     send_event(d3, status=Status.SUBMITTED, seconds_ago=330)  # before the rate window
 
-    send_message.enqueue(str(uuid.uuid4()))
-    send_message.enqueue(str(uuid.uuid4()))
-    send_message.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(str(uuid.uuid4()))
+    some_task.enqueue(1)
+    some_task.enqueue(1)
+    some_task.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1)
 
     now = timezone.now()
     WorkerHeartbeat.objects.create(

@@ -33,9 +33,7 @@ def callbacks():
 
 @pytest.fixture
 def message(generic_provider) -> Message:
-    return services.message_create(
-        provider=generic_provider, to="+919876543210", body="hello", enqueue=False
-    )
+    return services.message_create(provider=generic_provider, to="+919876543210", body="hello")
 
 
 def sinch_body(**fields: Any) -> dict[str, Any]:

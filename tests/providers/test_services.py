@@ -1,23 +1,39 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import requests
 import responses
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from providers import services
+from providers import claims, services
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut
 from providers.services import Report
+from providers.transport import SendResult
 from tests.conftest import FAKE_ENDPOINT
 
 Status = Message.Status
 
 
 def queued(provider, **fields) -> Message:
-    defaults = {"to": "+919876543210", "body": "Your OTP is 1234", "enqueue": False}
+    defaults = {"to": "+919876543210", "body": "Your OTP is 1234"}
     return services.message_create(provider=provider, **{**defaults, **fields})
+
+
+def send_due(message: Message) -> SendResult | None:
+    """Claim the message if it is due, as a dispatcher would, and send it inline."""
+    claimed = claims.messages_claim_due(
+        lane_id=message.lane_id,
+        limit=10,
+        token=uuid.uuid4(),
+        now=timezone.now(),
+    )
+    if not claimed:
+        return None
+    return services.message_send_now(message=reload(message))
 
 
 def reload(message: Message) -> Message:
@@ -34,13 +50,12 @@ def test_a_new_message_is_queued_with_e164_number(generic_provider):
     assert message.events.get().status == Status.QUEUED
 
 
-def test_it_enqueues_a_send_task_after_commit(generic_provider, django_capture_on_commit_callbacks):
+def test_it_is_due_at_once_and_needs_no_task_of_its_own(generic_provider):
     from django_tasks_db.models import DBTaskResult
 
-    with django_capture_on_commit_callbacks(execute=True):
-        message = queued(generic_provider, enqueue=True)
-    task = DBTaskResult.objects.get()
-    assert task.args_kwargs["args"] == [str(message.id)]
+    message = queued(generic_provider)
+    assert message.next_attempt_at <= timezone.now()
+    assert not DBTaskResult.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -80,7 +95,7 @@ def test_the_same_idempotency_key_returns_the_first_message(generic_provider, us
 def test_a_2xx_marks_the_message_submitted_and_keeps_the_answer(generic_provider):
     responses.post(FAKE_ENDPOINT, json={"status": "ok", "ref": "abc"})
     message = queued(generic_provider)
-    result = services.message_send(message_id=message.id)
+    result = send_due(message)
     assert result.ok
     message = reload(message)
     assert message.status == Status.SUBMITTED and message.attempts == 1
@@ -98,11 +113,11 @@ def test_a_2xx_marks_the_message_submitted_and_keeps_the_answer(generic_provider
 
 
 @responses.activate
-def test_a_message_is_sent_once_even_if_the_task_runs_twice(generic_provider):
+def test_a_message_is_claimed_once_however_many_look(generic_provider):
     responses.post(FAKE_ENDPOINT, json={})
     message = queued(generic_provider)
-    services.message_send(message_id=message.id)
-    assert services.message_send(message_id=message.id) is None
+    send_due(message)
+    assert send_due(message) is None
     assert len(responses.calls) == 1
 
 
@@ -110,13 +125,13 @@ def test_a_message_is_sent_once_even_if_the_task_runs_twice(generic_provider):
 def test_a_5xx_goes_back_to_the_queue_with_a_later_attempt(generic_provider):
     responses.post(FAKE_ENDPOINT, status=503, body="busy")
     message = queued(generic_provider)
-    services.message_send(message_id=message.id)
+    send_due(message)
     message = reload(message)
     assert message.status == Status.QUEUED
     assert message.next_attempt_at is not None
     assert message.error_code == "provider_error"
-    # Not due yet: a task that runs early sends nothing.
-    assert services.message_send(message_id=message.id) is None
+    # Not due yet: a dispatcher that looks early finds nothing.
+    assert send_due(message) is None
     assert len(responses.calls) == 1
 
 
@@ -126,8 +141,8 @@ def test_transient_failures_fail_the_message_when_retries_run_out(generic_provid
     responses.post(FAKE_ENDPOINT, body=requests.ConnectionError("reset by peer"))
     message = queued(generic_provider)
     for _ in range(3):
-        Message.objects.filter(id=message.id).update(next_attempt_at=None)
-        services.message_send(message_id=message.id)
+        Message.objects.filter(id=message.id).update(next_attempt_at=timezone.now())
+        send_due(message)
     message = reload(message)
     assert message.status == Status.FAILED
     assert message.attempts == 3
@@ -139,7 +154,7 @@ def test_transient_failures_fail_the_message_when_retries_run_out(generic_provid
 def test_a_401_fails_at_once_with_the_providers_answer(generic_provider):
     responses.post(FAKE_ENDPOINT, status=401, json={"error": "bad credentials"})
     message = queued(generic_provider)
-    services.message_send(message_id=message.id)
+    send_due(message)
     message = reload(message)
     assert message.status == Status.FAILED
     assert message.error_code == "auth_rejected"
@@ -152,7 +167,7 @@ def test_the_sinch_password_is_sent_but_never_stored_in_history(sinch_provider):
     message = queued(
         sinch_provider, variables={"AppID": "a", "SenderID": "ACMEIN", "EntityID": "1701"}
     )
-    services.message_send(message_id=message.id)
+    send_due(message)
     sent = json.loads(responses.calls[0].request.body)
     assert sent["pass"] == "sinch-pass-Xy9" and sent["userId"] == "acme-user"
     stored = json.dumps(list(MessageEvent.objects.values("data", "description")))
@@ -220,7 +235,7 @@ def test_a_report_that_beats_the_send_response_still_applies(generic_provider):
         return (200, {}, "{}")
 
     responses.add_callback(responses.POST, FAKE_ENDPOINT, callback=provider_answers)
-    services.message_send(message_id=message.id)
+    send_due(message)
     assert reload(message).status == Status.DELIVERED
 
 

@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from providers import report_rows, services
+from providers import claims, lanes, report_rows, services
 from providers.bulk import rows_insert
 from providers.models import Message, Provider
 from providers.services import Outcome
@@ -46,16 +46,28 @@ def queued(provider: Provider) -> list[uuid.UUID]:
     return ids
 
 
-def test_a_claim_and_its_submission_find_the_messages_by_id(queued: list[uuid.UUID]) -> None:
+def test_a_claim_reads_the_due_index_and_its_submission_the_primary_key(
+    provider: Provider, queued: list[uuid.UUID]
+) -> None:
     with CaptureQueriesContext(connection) as claim:
-        claimed = services.messages_claim(message_ids=queued[:1000])
+        claimed = claims.messages_claim_due(
+            lane_id=lanes.transactional_lane_id(provider_id=provider.pk),
+            limit=1000,
+            token=uuid.uuid4(),
+            now=timezone.now(),
+        )
     outcome = Outcome(messages=claimed, result=SendResult(ok=True), masked_request={})
     with CaptureQueriesContext(connection) as record:
         services.messages_record(outcomes=[outcome])
 
     assert len(claimed) == 1000
     assert Message.objects.filter(status=Status.SUBMITTED).count() == 1000
-    for sql in _message_updates(claim) + _message_updates(record):
+    [claim_sql] = _message_updates(claim)
+    # The oldest due messages, read in order from the index of queued messages alone (and
+    # the lane's row, by its key, to see that it is open).
+    message_indexes = _indexes_read(claim_sql) - {"providers_lane_pkey"}
+    assert message_indexes == {"message_due_idx", "primary key"}, claim_sql[:300]
+    for sql in _message_updates(record):
         assert _indexes_read(sql) <= {"primary key"}, sql[:200]
 
 
@@ -88,6 +100,7 @@ def _insert(provider: Provider, ids: list[uuid.UUID], status: str) -> None:
         rows=[(message_id,) for message_id in ids],
         shared={
             "provider_id": provider.pk,
+            "lane_id": lanes.transactional_lane_id(provider_id=provider.pk),
             "to": "+919876543210",
             "body": "Hello",
             "status": status,

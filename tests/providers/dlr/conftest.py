@@ -44,7 +44,7 @@ def make_message(generic_provider):
 
     def make(status: str = Message.Status.SUBMITTED, provider: Provider | None = None) -> Message:
         message = services.message_create(
-            provider=provider or generic_provider, to=next(numbers), body="Hi", enqueue=False
+            provider=provider or generic_provider, to=next(numbers), body="Hi"
         )
         Message.objects.filter(id=message.id).update(status=status)
         return reload(message)
