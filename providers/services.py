@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import lanes, phones, transport, wakeups
-from .bulk import among_ids, check_only, events_insert
+from .bulk import among_ids, check_only, events_insert, instances_insert
 from .claims import Claimed, in_sending
 from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
 from .rendering import RenderError, render_request
@@ -89,7 +89,10 @@ def message_create(
     errors = messages_errors([new]).get(0)
     if errors:
         raise ValidationError(errors)
-    message = _message(new, campaign_ref=campaign_ref, is_test=is_test, created_by=created_by)
+    lane_id = lanes.transactional_lane_id(provider_id=provider.pk)
+    message = _message(
+        new, lane_id, campaign_ref=campaign_ref, is_test=is_test, created_by=created_by
+    )
     message.idempotency_key = idempotency_key
     if claimed:
         message.status, message.claim = Status.SENDING, uuid.uuid4()
@@ -130,12 +133,21 @@ def messages_create(
     errors = messages_errors(messages)
     if errors:
         raise InvalidMessages(errors)
-    created = [_message(new, created_by=created_by) for new in messages]
-    for message, key in zip(created, keys, strict=True):
+    lane_ids = {
+        provider_id: lanes.transactional_lane_id(provider_id=provider_id)
+        for provider_id in {new.provider.pk for new in messages}
+    }
+    created = [_message(new, lane_ids[new.provider.pk], created_by=created_by) for new in messages]
+    now = timezone.now()
+    for position, (message, key) in enumerate(zip(created, keys, strict=True)):
         message.idempotency_key = key
+        # One microsecond apart, so that they are listed (and sent) in the order given.
+        message.created_at = message.next_attempt_at = now + timedelta(microseconds=position)
+        message.updated_at = now
+        message._state.adding = False
     try:
         with transaction.atomic():
-            Message.objects.bulk_create(created)
+            instances_insert(created)
             events_insert(
                 rows=[
                     (message.id, Status.QUEUED, "", "Queued", None, None, {}) for message in created
@@ -167,11 +179,16 @@ def _messages_by_key(created_by: Any, keys: list[str]) -> list[Message] | None:
 
 
 def _message(
-    new: NewMessage, *, campaign_ref: str = "", is_test: bool = False, created_by: Any = None
+    new: NewMessage,
+    lane_id: int,
+    *,
+    campaign_ref: str = "",
+    is_test: bool = False,
+    created_by: Any = None,
 ) -> Message:
     return Message(
         provider=new.provider,
-        lane_id=lanes.transactional_lane_id(provider_id=new.provider.pk),
+        lane_id=lane_id,
         to=phones.normalize(new.to),
         body=new.body,
         template_id=new.template_id,

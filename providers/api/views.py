@@ -249,7 +249,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise serializers.ValidationError(
                 {IDEMPOTENCY_HEADER: ["At most 250 characters for a list of messages."]}
             )
-        wanted = _new_messages(items, single=False)
+        wanted = _new_messages(items)
         try:
             messages = services.messages_create(
                 messages=wanted, created_by=request.user, idempotency_key=key
@@ -283,34 +283,41 @@ def _idempotency_key(request: Request) -> str:
     return key
 
 
-def _new_messages(items: list[Any], *, single: bool) -> list[services.NewMessage]:
+def _new_messages(items: list[Any], *, single: bool = False) -> list[services.NewMessage]:
     """Validate message inputs and find their providers (one query for all); raises a 400
-    with each item's errors (under its position when not `single`)."""
-    errors: dict[str, Any] = {}
-    valid: list[dict[str, Any]] = []
+    with each invalid item's errors (under its position unless `single`), those the
+    service finds in the items that parsed included."""
+    errors: dict[int, Any] = {}
+    valid: dict[int, dict[str, Any]] = {}
     for position, item in enumerate(items):
         serializer = MessageCreateSerializer(data=item)
         if serializer.is_valid():
-            valid.append(serializer.validated_data)
+            valid[position] = serializer.validated_data
         else:
-            errors[str(position)] = serializer.errors
-            valid.append({})
-    providers = Provider.objects.in_bulk({data["provider"] for data in valid if data})
-    for position, data in enumerate(valid):
-        if data and data["provider"] not in providers:
-            errors[str(position)] = {"provider": [f"No provider has the id {data['provider']}."]}
-    if errors:
-        raise serializers.ValidationError(errors["0"] if single else errors)
-    return [
-        services.NewMessage(
-            provider=providers[data["provider"]],
+            errors[position] = serializer.errors
+    providers = Provider.objects.in_bulk({data["provider"] for data in valid.values()})
+    wanted: dict[int, services.NewMessage] = {}
+    for position, data in valid.items():
+        provider = providers.get(data["provider"])
+        if provider is None:
+            errors[position] = {"provider": [f"No provider has the id {data['provider']}."]}
+            continue
+        wanted[position] = services.NewMessage(
+            provider=provider,
             to=data["to"],
             body=data["body"],
             template_id=data["template_id"],
             variables=data["variables"],
         )
-        for data in valid
-    ]
+    if errors:
+        if single:
+            raise serializers.ValidationError(errors[0])
+        # The others' errors too, so that one answer names every item to mend.
+        positions = list(wanted)
+        found = services.messages_errors([wanted[p] for p in positions])
+        errors.update({positions[index]: item for index, item in found.items()})
+        raise serializers.ValidationError({str(p): errors[p] for p in sorted(errors)})
+    return list(wanted.values())
 
 
 def _same_request(message: Message, new: services.NewMessage) -> bool:

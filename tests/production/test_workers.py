@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +22,8 @@ from django.conf import settings
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
-from providers.models import Message
+from providers import services as provider_services
+from providers.models import Message, WorkerHeartbeat
 from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
 from tests.production.conftest import database_url
@@ -138,3 +140,40 @@ def test_a_killed_worker_loses_nothing_and_duplicates_only_what_was_in_flight(st
     duplicates = sum(count - 1 for count in received.values())
     assert duplicates <= in_flight
     assert set(Message.objects.values_list("status", flat=True)) == {"submitted"}
+
+
+def test_one_worker_sends_a_burst_of_api_messages_concurrently_and_wakes_for_each(
+    start_worker,
+):
+    """A queued message wakes the worker: with its poll set to a minute, messages queued
+    while it idles still go out at once, and a burst goes out many at a time."""
+    in_flight = []
+    busiest = [0]
+    lock = threading.Lock()
+
+    def slow(request):
+        with lock:
+            in_flight.append(1)
+            busiest[0] = max(busiest[0], len(in_flight))
+        time.sleep(0.3)
+        with lock:
+            in_flight.pop()
+        return Answer()
+
+    with FakeProvider(slow) as fake:
+        provider = make_provider(fake.url)
+        start_worker(SMSGATEWAY_DISPATCH_POLL_SECONDS="60")
+        wait_for(lambda: WorkerHeartbeat.objects.exists(), 60, "the worker to start")
+        time.sleep(1)  # idle now, until its next poll a minute away
+        first = provider_services.message_create(provider=provider, to="+919876543210", body="1")
+        wait_for(lambda: len(fake.received) == 1, 30, "the first message, well before the poll")
+        burst = [
+            provider_services.message_create(provider=provider, to=f"+9198765{n:05d}", body="b")
+            for n in range(200)
+        ]
+        wait_for(lambda: len(fake.received) == 201, 60, "the burst")
+    received = Counter(r.json()["id"] for r in fake.received)
+    assert set(received) == {str(m.id) for m in [first, *burst]}
+    assert set(received.values()) == {1}
+    # A task per message sent one at a time; the dispatcher keeps many in flight.
+    assert busiest[0] >= 20
