@@ -41,7 +41,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from . import claims, lanes, rendering
-from .async_transport import shared_sender
+from .bulk_transport import shared_sender
 from .claims import Claimed
 from .models import Lane, Provider
 from .services import Outcome, messages_record, transport_mask

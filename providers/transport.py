@@ -1,7 +1,7 @@
 """Outbound HTTP to providers for single calls (the test SMS, one message at a time).
 
-Bulk sending goes through `async_transport`, which keeps these same rules and shares
-`check_endpoint`, `address_allowed`, `resolve` and `classify` with this module.
+Bulk sending goes through `bulk_transport`, which keeps these same rules and shares
+`check_endpoint`, `allowed_addresses` and `classify` with this module.
 
 - Only http/https; https unless SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS is on.
 - The resolved address is checked at connect time (after DNS, on every connection,
@@ -57,6 +57,22 @@ def resolve(host: str, port: int) -> list[tuple[Any, ...]]:
     return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
+class AddressRefused(OSError):
+    """A host name resolves to an address we refuse to connect to."""
+
+
+def allowed_addresses(host: str, port: int) -> list[tuple[int, str]]:
+    """The (family, address) pairs DNS answers for a host, all of them allowed; raises
+    AddressRefused when any is private or reserved (a name that points inside, even in
+    part, is not a provider's), socket.gaierror when the name does not resolve. Both
+    transports connect only to addresses this returned."""
+    infos = resolve(host, port)
+    blocked = [info[4][0] for info in infos if not address_allowed(info[4][0])]
+    if blocked:
+        raise AddressRefused(f"{host} resolves to {blocked[0]}, a private or reserved address")
+    return [(info[0], info[4][0]) for info in infos]
+
+
 class _GuardedConnectionMixin:
     host: str
     port: int
@@ -67,18 +83,13 @@ class _GuardedConnectionMixin:
 
     def _new_conn(self) -> socket.socket:
         try:
-            infos = resolve(self._dns_host, self.port)
+            addresses = [ip for _, ip in allowed_addresses(self._dns_host, self.port)]
         except socket.gaierror as exc:
             from urllib3.exceptions import NameResolutionError
 
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        addresses = [info[4][0] for info in infos]
-        blocked = [ip for ip in addresses if not address_allowed(ip)]
-        if blocked:
-            raise BlockedAddressError(
-                self,  # type: ignore[arg-type]
-                f"{self.host} resolves to {blocked[0]}, a private or reserved address",
-            )
+        except AddressRefused as exc:
+            raise BlockedAddressError(self, str(exc)) from exc  # type: ignore[arg-type]
         last_error: OSError | None = None
         for ip in addresses:
             try:

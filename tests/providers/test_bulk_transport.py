@@ -1,4 +1,4 @@
-"""The bulk transport (aiohttp) against a real HTTP server on loopback.
+"""The bulk transport (libcurl) against a real HTTP server on loopback.
 
 It must keep every rule of the single-call transport: outcomes classified the same way,
 no redirect followed, timeouts, a bounded answer, and no private address reached
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers import async_transport, lanes, transport
-from providers.async_transport import Sender
+from providers import lanes, transport
+from providers.bulk_transport import Sender
 from providers.dispatcher import Dispatcher
 from providers.models import Message, Provider
 from providers.rendering import RenderedRequest
@@ -202,21 +202,26 @@ def test_a_fault_the_transport_did_not_foresee_is_recorded_as_a_connection_fault
     monkeypatch, caplog, settings
 ):
     settings.SMSGATEWAY_RETRY_BASE_SECONDS = 60
-    provider = Provider.objects.create(
-        nickname="Bulk", endpoint="https://sms.example.com/send", payload={"id": "$$MessageID"}
-    )
-    sent, broken = (
-        Message.objects.create(provider=provider, lane_id=api_lane(provider), to=f"+91987654321{n}")
-        for n in range(2)
-    )
+    real_classify = transport.classify
 
-    async def send_or_fail(request: RenderedRequest, *, session) -> SendResult:
-        if str(broken.id) in request.body.decode():
+    def classify_or_fail(**answer):
+        if b"broken" in answer["raw"]:
             raise RuntimeError("the transport broke")
-        return SendResult(ok=True, http_status=200)
+        return real_classify(**answer)
 
-    monkeypatch.setattr(async_transport, "send", send_or_fail)
-    Dispatcher().drain()
+    monkeypatch.setattr(transport, "classify", classify_or_fail)
+    # The provider echoes each request, so the fault strikes one message's answer.
+    with FakeProvider(lambda request: Answer(body=request.body.decode())) as fake:
+        provider = Provider.objects.create(
+            nickname="Bulk", endpoint=fake.url + "/send", payload={"text": "$$Body"}
+        )
+        sent, broken = (
+            Message.objects.create(
+                provider=provider, lane_id=api_lane(provider), to="+919876543210", body=body
+            )
+            for body in ("fine", "broken")
+        )
+        Dispatcher().drain()
 
     sent.refresh_from_db()
     broken.refresh_from_db()
