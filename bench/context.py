@@ -12,6 +12,9 @@ from .servers import FakeProvider, Stack, WebSettings
 
 # Every scenario, in the order they run (bench/scenarios has what each one does).
 SCENARIO_NAMES = (
+    "api_single",
+    "api_latency",
+    "api_list",
     "dispatch_batch",
     "dispatch_single_100ms",
     "dispatch_single_0ms",
@@ -24,6 +27,11 @@ SCENARIO_NAMES = (
 
 @dataclass(frozen=True)
 class Sizes:
+    api_single: int = 20_000
+    api_rate: int = 500
+    api_seconds: int = 30
+    api_list: int = 100_000
+    api_list_size: int = 1000
     dispatch_batch: int = 100_000
     batch_size: int = 1000
     dispatch_single: int = 20_000
@@ -39,6 +47,11 @@ class Sizes:
 FULL = Sizes()
 # Tiny, so CI proves every path works end to end in seconds; no target is judged.
 SMOKE = Sizes(
+    api_single=200,
+    api_rate=50,
+    api_seconds=2,
+    api_list=2_000,
+    api_list_size=500,
     dispatch_batch=200,
     batch_size=50,
     dispatch_single=200,
@@ -64,11 +77,21 @@ class Context:
     web_settings: WebSettings
     db_workers: int
     smoke: bool
+    # Kannel's figures in this run, by provider latency ("0", "100"), one dict per run
+    # (bench/kannel.py); empty when Kannel could not be measured.
+    kannel: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     _api: requests.Session | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return self.stack.url
+
+    def kannel_figure(self, latency_ms: int, number: int, figure: str) -> dict[str, float]:
+        """Kannel's `figure` in run `number` at this latency, as a baseline ({} if none)."""
+        runs = self.kannel.get(str(latency_ms), [])
+        if not runs:
+            return {}
+        return {figure: runs[(number - 1) % len(runs)]["delivered msg/s"]}
 
     @property
     def api(self) -> requests.Session:

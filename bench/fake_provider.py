@@ -15,6 +15,7 @@ Control endpoints (paths under /_fake/ are never counted):
 
     GET  /_fake/stats           {"requests", "messages", "unique", "duplicates", "latency_ms"}
     GET  /_fake/ids             {"ids": [...every id received, once each...]}
+    GET  /_fake/times           {"times": {id: time.time() when it first arrived}}
     POST /_fake/reset           forget everything received
     POST /_fake/config?latency_ms=100   change the latency
 """
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import json
 import socket
+import time
 from collections import Counter
 from typing import Any
 
@@ -37,6 +39,7 @@ class Counts:
     def __init__(self) -> None:
         self.requests = 0
         self.ids: Counter[str] = Counter()
+        self.arrived: dict[str, float] = {}
 
     def stats(self) -> dict[str, int]:
         messages = sum(self.ids.values())
@@ -75,7 +78,10 @@ def make_app(*, latency_ms: float, batch_key: str) -> web.Application:
         else:
             ids = message_ids(await request.read(), batch_key)
         # Counted on arrival: a message the gateway sent is sent, answered or not.
-        counts.ids.update(str(i) for i in ids)
+        now = time.time()
+        for message_id in ids:
+            counts.ids[message_id] += 1
+            counts.arrived.setdefault(message_id, now)
         if state["latency"]:
             await asyncio.sleep(state["latency"])
         return web.Response(body=ANSWER, content_type="application/json")
@@ -86,9 +92,13 @@ def make_app(*, latency_ms: float, batch_key: str) -> web.Application:
     async def ids(request: web.Request) -> web.Response:
         return web.json_response({"ids": list(counts.ids)})
 
+    async def times(request: web.Request) -> web.Response:
+        return web.json_response({"times": counts.arrived})
+
     async def reset(request: web.Request) -> web.Response:
         counts.requests = 0
         counts.ids.clear()
+        counts.arrived.clear()
         return web.json_response({"ok": True})
 
     async def config(request: web.Request) -> web.Response:
@@ -99,6 +109,7 @@ def make_app(*, latency_ms: float, batch_key: str) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_get("/_fake/stats", stats)
     app.router.add_get("/_fake/ids", ids)
+    app.router.add_get("/_fake/times", times)
     app.router.add_post("/_fake/reset", reset)
     app.router.add_post("/_fake/config", config)
     app.router.add_route("*", "/{tail:.*}", send)

@@ -31,12 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
-from bench import report  # noqa: E402
+from bench import kannel, report  # noqa: E402
 from bench.context import SCENARIO_NAMES  # noqa: E402
 
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/smsgateway_bench"
 # Provider secrets in the bench databases are encrypted with this; nothing real is stored.
 SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"
+# Messages per Kannel run, as the peer's own measurements use.
+KANNEL_MESSAGES = 20_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -127,7 +129,9 @@ def collect_static(env: dict[str, str]) -> None:
         )
 
 
-def run_database(database: str, args: argparse.Namespace, workdir: Path) -> list[Any]:
+def run_database(
+    database: str, args: argparse.Namespace, workdir: Path, kannel_figures: dict[str, Any]
+) -> list[Any]:
     """Create, migrate and benchmark one database; its results (empty if it failed)."""
     workdir.mkdir(parents=True)
     if database == "sqlite":
@@ -152,6 +156,7 @@ def run_database(database: str, args: argparse.Namespace, workdir: Path) -> list
         "db_workers": args.db_workers or (1 if database == "sqlite" else 2),
         "web_workers": args.web_workers,
         "web_threads": args.web_threads,
+        "kannel": kannel_figures,
     }
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
@@ -174,15 +179,44 @@ def run_database(database: str, args: argparse.Namespace, workdir: Path) -> list
     return results
 
 
+# Scenarios whose targets are set against Kannel, and the provider latencies they use.
+KANNEL_LATENCIES = {
+    "api_list": 0,
+    "dispatch_batch": 0,
+    "dispatch_single_0ms": 0,
+    "dispatch_single_100ms": 100,
+}
+
+
+def measure_kannel(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Kannel single mode at the latencies the chosen scenarios need, once per run, on
+    the idle machine before the product's runs (none in smoke mode: nothing is judged)."""
+    latencies = sorted({KANNEL_LATENCIES[s] for s in args.only if s in KANNEL_LATENCIES})
+    if args.smoke or not latencies:
+        return {}
+    why = kannel.unavailable()
+    if why:
+        print(f"Kannel not measured: {why}", flush=True)
+        return {}
+    figures: dict[str, list[dict[str, float]]] = {}
+    for latency in latencies:
+        for number in range(1, args.runs + 1):
+            found = kannel.measure(KANNEL_MESSAGES, latency)
+            figures.setdefault(str(latency), []).append(found)
+            print(f"[kannel] {latency} ms run {number}: {found}", flush=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="smsgateway-bench-"))
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     collect_static(server_env("sqlite:///unused", workdir))
     results: list[report.ScenarioResult] = []
+    kannel_figures = measure_kannel(args)
     try:
         for database in args.databases:
-            results += run_database(database, args, workdir / database)
+            results += run_database(database, args, workdir / database, kannel_figures)
     finally:
         if args.keep:
             print(f"Logs and data kept in {workdir}")
@@ -200,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "command": " ".join(sys.argv),
+        "kannel": kannel_figures,
     }
     report.write_json(args.json, results, meta)
     print(f"\nJSON: {args.json}")

@@ -106,6 +106,20 @@ class FakeProvider:
     def ids(self) -> set[str]:
         return set(self._call("GET", "/_fake/ids")["ids"])
 
+    def arrival_times(self) -> dict[str, float]:
+        """When each message id first arrived (time.time() in the fake's process)."""
+        return self._call("GET", "/_fake/times")["times"]  # type: ignore[no-any-return]
+
+    def wait_for(self, count: int, *, stall_seconds: float = 120.0) -> None:
+        """Until `count` distinct messages arrived; raises if none arrives for a while."""
+        seen, changed = -1, time.monotonic()
+        while (unique := self.stats()["unique"]) < count:
+            if unique != seen:
+                seen, changed = unique, time.monotonic()
+            elif time.monotonic() - changed > stall_seconds:
+                raise RuntimeError(f"only {unique} of {count} messages reached the provider")
+            time.sleep(0.2)
+
     def stop(self) -> None:
         self.session.close()
         self.server.stop()
@@ -205,6 +219,32 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, its threads included."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def database_pids() -> list[int]:
+    """The database server's processes (PostgreSQL forks one per connection)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def peak_rss_mb(pid: int) -> float:
     """The highest resident memory a process has had (VmHWM), in MB."""
     try:
@@ -256,6 +296,18 @@ class Stack:
         for server in [self.web, *self.workers]:
             if server is not None:
                 server.check_alive()
+
+    def cpu_seconds(self, fake: FakeProvider) -> dict[str, float]:
+        """CPU used so far by each part: web, workers, provider, database, this process
+        (the load client). Database processes that ended meanwhile are not counted."""
+        web = [self.web.process.pid, *child_pids(self.web.process.pid)] if self.web else []
+        return {
+            "web": sum(cpu_seconds(pid) for pid in web),
+            "workers": sum(cpu_seconds(w.process.pid) for w in self.workers),
+            "provider": cpu_seconds(fake.server.process.pid),
+            "database": sum(cpu_seconds(pid) for pid in database_pids()),
+            "client": cpu_seconds(os.getpid()),
+        }
 
     def peak_rss_mb(self) -> float:
         """The largest peak memory of any gunicorn worker or db_worker since they started."""

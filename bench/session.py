@@ -62,6 +62,7 @@ def run_all(config: dict[str, Any]) -> None:
             web_settings=web,
             db_workers=config["db_workers"],
             smoke=config["smoke"],
+            kannel=config.get("kannel", {}),
         )
         for name in config["scenarios"]:
             run, specs = SCENARIOS[name]
@@ -88,6 +89,8 @@ def run_all(config: dict[str, Any]) -> None:
                     + f"  [{took:.0f} s]",
                     flush=True,
                 )
+                if runs[-1].notes:
+                    print(f"    notes: {json.dumps(runs[-1].notes)}", flush=True)
                 failed = [c for c in runs[-1].checks if not c.ok]
                 for check in failed:
                     print(f"    CHECK FAILED {check.name}: {check.detail}", flush=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -9,6 +11,9 @@ class InvalidNumber(ValueError):
     pass
 
 
+# Parsing costs more than the rest of queueing a message, and validating a message and
+# storing it both need its number.
+@lru_cache(maxsize=4096)
 def normalize(number: str, *, default_region: str | None = None) -> str:
     """Return the E.164 form of a number, or raise InvalidNumber with a readable reason."""
     text = (number or "").strip()

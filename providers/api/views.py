@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, Q, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -22,6 +25,7 @@ from rest_framework.reverse import reverse
 
 from providers import phones, services
 from providers.models import Message, Provider
+from providers.process_cache import ProcessCache
 
 from .serializers import (
     DetailErrorSerializer,
@@ -32,6 +36,7 @@ from .serializers import (
     ProviderSerializer,
     ProviderTestSmsResultSerializer,
     ProviderTestSmsSerializer,
+    message_input,
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -232,7 +237,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise IdempotencyKeyReused()
         location = reverse("api:message-detail", args=[message.pk], request=request)
         return Response(
-            MessageDetailSerializer(message).data,
+            _queued_answer(message) or MessageDetailSerializer(message).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": location},
         )
@@ -284,21 +289,17 @@ def _idempotency_key(request: Request) -> str:
 
 
 def _new_messages(items: list[Any], *, single: bool = False) -> list[services.NewMessage]:
-    """Validate message inputs and find their providers (one query for all); raises a 400
-    with each invalid item's errors (under its position unless `single`), those the
-    service finds in the items that parsed included."""
+    """Validate message inputs and find their providers; raises a 400 with each invalid
+    item's errors (under its position unless `single`), those the service finds in the
+    items that parsed included."""
     errors: dict[int, Any] = {}
-    valid: dict[int, dict[str, Any]] = {}
-    for position, item in enumerate(items):
-        serializer = MessageCreateSerializer(data=item)
-        if serializer.is_valid():
-            valid[position] = serializer.validated_data
-        else:
-            errors[position] = serializer.errors
-    providers = Provider.objects.in_bulk({data["provider"] for data in valid.values()})
     wanted: dict[int, services.NewMessage] = {}
-    for position, data in valid.items():
-        provider = providers.get(data["provider"])
+    for position, item in enumerate(items):
+        data, invalid = message_input(item)
+        if data is None:
+            errors[position] = invalid
+            continue
+        provider = _provider(data["provider"])
         if provider is None:
             errors[position] = {"provider": [f"No provider has the id {data['provider']}."]}
             continue
@@ -318,6 +319,61 @@ def _new_messages(items: list[Any], *, single: bool = False) -> list[services.Ne
         errors.update({positions[index]: item for index, item in found.items()})
         raise serializers.ValidationError({str(p): errors[p] for p in sorted(errors)})
     return list(wanted.values())
+
+
+# The providers messages name, kept for a moment (providers.process_cache).
+_providers: ProcessCache[Provider] = ProcessCache()
+
+
+def _provider(provider_id: int) -> Provider | None:
+    return _providers.get(provider_id, lambda: Provider.objects.filter(id=provider_id).first())
+
+
+@receiver([post_save, post_delete], sender=Provider)
+def _forget_providers(**kwargs: Any) -> None:
+    _providers.clear()
+
+
+def _queued_answer(message: Message) -> dict[str, Any] | None:
+    """What MessageDetailSerializer gives for a message this request queued (None for
+    one queued before, under the same idempotency key), without its cost: DRF's output
+    serializers took longer than queueing the message (a test holds the two the same)."""
+    event = getattr(message, "queued_event", None)
+    if event is None:
+        return None
+    return {
+        "id": str(message.id),
+        "provider": message.provider_id,
+        "to": message.to,
+        "body": message.body,
+        "template_id": message.template_id,
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_description": message.error_description,
+        "attempts": message.attempts,
+        "created_at": _when(message.created_at),
+        "updated_at": _when(message.updated_at),
+        "submitted_at": _when(message.submitted_at),
+        "completed_at": _when(message.completed_at),
+        "events": [
+            {
+                "created_at": _when(event.created_at),
+                "source": event.source,
+                "status": event.status,
+                "code": event.code,
+                "description": event.description,
+                "http_status": event.http_status,
+                "data": event.data,
+            }
+        ],
+    }
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else _DATE_TIME.to_representation(moment)
+
+
+_DATE_TIME = serializers.DateTimeField()
 
 
 def _same_request(message: Message, new: services.NewMessage) -> bool:

@@ -13,10 +13,8 @@ import binascii
 import hmac
 import logging
 import re
-import time
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -26,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from providers import reports
 from providers.models import DeliveryReport, Provider, callback_token_digest
+from providers.process_cache import ProcessCache
 
 from . import clevertap, custom, params, sinch_rest
 from .base import MalformedBody, NotConfigured, Parsed, clean_params
@@ -99,25 +98,12 @@ def _provider_for_token(token: str) -> Provider | None:
     return provider if hmac.compare_digest(provider.callback_token, token) else None
 
 
-# A busy provider calls hundreds of times a second, and each call would ask the database
-# for the same provider: each web process keeps what it found for a moment. A change
-# saved in the same process applies at once; one saved in another process (another web
-# worker) within SMSGATEWAY_CALLBACK_CACHE_SECONDS. Unknown tokens are never kept.
-_found: dict[str, tuple[float, Provider]] = {}
+# The providers found by callback token, kept for a moment (providers.process_cache).
+_found: ProcessCache[Provider] = ProcessCache()
 
 
 def _provider_cached(digest: str) -> Provider | None:
-    lifetime = settings.SMSGATEWAY_CALLBACK_CACHE_SECONDS
-    now = time.monotonic()
-    cached = _found.get(digest)
-    if cached is not None and now < cached[0]:
-        return cached[1]
-    provider = _provider_by_digest(digest)
-    if provider is not None and lifetime > 0:
-        if len(_found) > 1000:
-            _found.clear()  # tokens of deleted or rotated providers: start afresh
-        _found[digest] = (now + lifetime, provider)
-    return provider
+    return _found.get(digest, lambda: _provider_by_digest(digest))
 
 
 @receiver([post_save, post_delete], sender=Provider)

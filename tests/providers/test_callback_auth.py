@@ -188,9 +188,9 @@ def test_a_rotated_token_stops_working_at_once_after_serving_callbacks(client, s
 def test_a_change_made_by_another_process_shows_within_the_cache_lifetime(
     client, submitted, monkeypatch, settings, lifetime
 ):
-    settings.SMSGATEWAY_CALLBACK_CACHE_SECONDS = lifetime
+    settings.SMSGATEWAY_LOOKUP_CACHE_SECONDS = lifetime
     clock = [1000.0]
-    monkeypatch.setattr("providers.dlr.views.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("providers.process_cache.time.monotonic", lambda: clock[0])
     provider = submitted.provider
     auth = {"Authorization": basic(CALLBACK_USER, CALLBACK_PASSWORD)}
 

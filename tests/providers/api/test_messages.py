@@ -342,3 +342,14 @@ def test_the_detail_prefetches_the_events(api, generic_provider, django_assert_n
 @pytest.mark.parametrize("message_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid"])
 def test_the_detail_answers_404_for_an_unknown_message(api, db, message_id):
     assert api.get(f"{LIST_URL}{message_id}/").status_code == 404
+
+
+def test_the_answer_to_a_new_message_is_what_its_detail_shows(api, generic_provider):
+    from providers.api.serializers import MessageDetailSerializer
+
+    response = api.post(LIST_URL, message_input(generic_provider), format="json")
+
+    assert response.status_code == 202
+    message = Message.objects.prefetch_related("events").get(id=response.json()["id"])
+    assert response.json() == MessageDetailSerializer(message).data
+    assert api.get(f"{LIST_URL}{message.id}/").json() == response.json()
