@@ -80,6 +80,8 @@ class Context:
     # Kannel's figures in this run, by provider latency ("0", "100"), one dict per run
     # (bench/kannel.py); empty when Kannel could not be measured.
     kannel: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # CPU per message by part in the last timed stretch (Stack.cpu_seconds), for notes.
+    cpu_notes: dict[str, float] = field(default_factory=dict)
     _api: requests.Session | None = field(default=None, repr=False)
 
     @property

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from . import phones, services
-from .models import DeliveryReport, Message, MessageEvent, OptOut, Provider
+from .models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from .rendering import MASK
 from .validation import provider_config_errors
 
@@ -543,6 +543,42 @@ class DeliveryReportAdmin(admin.ModelAdmin):
         # Linked by id alone: joining the message table for a link is not worth it.
         url = reverse("admin:providers_message_change", args=[obj.message_id])
         return format_html('<a href="{}">view</a>', url)
+
+
+# ---------------------------------------------------------------- lanes
+
+
+@admin.register(Lane)
+class LaneAdmin(admin.ModelAdmin):
+    """What the dispatchers send through, to look at: a campaign's lane is changed by
+    pausing, resuming or cancelling the campaign, never here."""
+
+    list_display = (
+        "name",
+        "provider",
+        "transactional",
+        "state",
+        "starts_at",
+        "rate",
+        "quiet_hours",
+        "sealed",
+        "drained_at",
+    )
+    list_filter = ("state", "transactional", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("name",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Lane]:
+        return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # ---------------------------------------------------------------- opt-outs

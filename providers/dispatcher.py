@@ -63,6 +63,11 @@ REFRESH_EVERY = 1.0
 STOP_RECORD_SECONDS = 10.0
 # After the database failed, how long before the dispatcher tries it again.
 DATABASE_RETRY_SECONDS = 1.0
+# Outcomes are recorded in sets: once this many messages' have come back, or the oldest
+# has waited this long. A message an API call queued is at the provider by then; only
+# its record waits, and a record per message cost more than sending it.
+RECORD_SET = 1000
+RECORD_AFTER_SECONDS = 0.02
 
 
 @dataclass
@@ -103,10 +108,12 @@ class Dispatcher:
         self._busy: Counter[int] = Counter()  # requests in flight or waiting, by provider
         self._lane_flights: Counter[int] = Counter()
         self._unrecorded: list[Outcome] = []
+        self._unrecorded_since = 0.0
         self._providers: dict[int, Provider] = {}
         self._versions: dict[int, datetime] = {}
         # The open lanes by provider, the transactional lane first.
         self._lanes: dict[int, list[Lane]] = {}
+        self._lane_by_id: dict[int, Lane] = {}
         self._refreshed_at = float("-inf")
         self._woken = True
         # Lanes known to have nothing due, until this time (time.monotonic()).
@@ -151,7 +158,7 @@ class Dispatcher:
             total += claimed
             while self._flights:
                 self._take(timeout=None)
-            if not self._record_pending():
+            if not self._record_pending(now=True):
                 raise DatabaseError("the send outcomes could not be recorded")
             if claimed:
                 continue
@@ -205,10 +212,12 @@ class Dispatcher:
 
     def _idle_seconds(self) -> float:
         """How long to wait before the next round if nothing comes."""
-        if self._unrecorded:
+        if self._database_failed_at is not None and self._unrecorded:
             return DATABASE_RETRY_SECONDS
         now = time.monotonic()
         deadline = now + settings.SMSGATEWAY_DISPATCH_POLL_SECONDS
+        if self._unrecorded:
+            deadline = min(deadline, self._unrecorded_since + RECORD_AFTER_SECONDS)
         for provider in self._providers.values():
             if self._room(provider) < self._step(provider):
                 continue  # full: what comes back wakes the loop
@@ -240,6 +249,7 @@ class Dispatcher:
         for lane in lanes_now.order_by("-transactional", "id"):
             open_lanes.setdefault(lane.provider_id, []).append(lane)
         self._lanes = open_lanes
+        self._lane_by_id = {lane.id: lane for found in open_lanes.values() for lane in found}
 
     def _room(self, provider: Provider) -> int:
         """How many more messages may be claimed for the provider now."""
@@ -303,7 +313,7 @@ class Dispatcher:
             # Nothing more is due here: rest until woken, a known retry or the poll.
             poll = settings.SMSGATEWAY_DISPATCH_POLL_SECONDS
             self._resting.setdefault(lane.id, time.monotonic() + poll)
-            if not claim.messages and not self._lane_flights[lane.id]:
+            if not claim.messages and not lane.transactional and not self._lane_flights[lane.id]:
                 lanes.lane_drain_check(lane_id=lane.id)
         if claim.messages:
             self._send(provider, lane.id, claim.messages)
@@ -353,8 +363,8 @@ class Dispatcher:
             for future, flight in zip(futures, started, strict=True):
                 self._flights[future] = flight
                 future.add_done_callback(self._inbox.put)
-        if failed:
-            self._unrecorded.extend(failed)
+        for outcome in failed:
+            self._keep(outcome)
 
     def _done(self, provider_id: int, lane_id: int) -> None:
         self._busy[provider_id] -= 1
@@ -379,16 +389,31 @@ class Dispatcher:
             # The provider may echo a credential back; it must not reach our records.
             result.response = transport_mask(result.response, flight.request.secrets)
             result.error = transport_mask(result.error, flight.request.secrets)
-            self._unrecorded.append(Outcome(flight.messages, result, flight.request.masked()))
+            self._keep(Outcome(flight.messages, result, flight.request.masked()))
         self._record_pending()
 
-    def _record_pending(self) -> bool:
-        """Record the outcomes not yet recorded; False while the database refuses."""
+    def _keep(self, outcome: Outcome) -> None:
+        if not self._unrecorded:
+            self._unrecorded_since = time.monotonic()
+        self._unrecorded.append(outcome)
+
+    def _record_pending(self, *, now: bool = False) -> bool:
+        """Record the outcomes not yet recorded, in one set, once there are many or the
+        oldest has waited RECORD_AFTER_SECONDS (or `now`); False while the database
+        refuses them."""
         if not self._unrecorded:
             return True
+        moment = time.monotonic()
         failed_at = self._database_failed_at
-        if failed_at is not None and time.monotonic() - failed_at < DATABASE_RETRY_SECONDS:
-            return False
+        if failed_at is not None:
+            if moment - failed_at < DATABASE_RETRY_SECONDS:
+                return False
+        elif not (
+            now
+            or sum(len(outcome.messages) for outcome in self._unrecorded) >= RECORD_SET
+            or moment - self._unrecorded_since >= RECORD_AFTER_SECONDS
+        ):
+            return True
         outcomes = self._unrecorded
         try:
             messages_record(outcomes=outcomes)
@@ -411,7 +436,8 @@ class Dispatcher:
             if first.retry_delay is not None and lane_id in self._resting:
                 # Back in the queue: due again after its delay, which nobody announces.
                 self._resting[lane_id] = min(self._resting[lane_id], moment + first.retry_delay)
-            if not self._lane_flights[lane_id]:
+            lane = self._lane_by_id.get(lane_id)
+            if lane is not None and not lane.transactional and not self._lane_flights[lane_id]:
                 idle_lanes.add(lane_id)
         for lane_id in idle_lanes:
             if lane_id in self._resting:
@@ -435,7 +461,7 @@ class Dispatcher:
             self._take(timeout=None)
         deadline = time.monotonic() + STOP_RECORD_SECONDS
         while self._unrecorded and time.monotonic() < deadline:
-            if not self._record_pending():
+            if not self._record_pending(now=True):
                 time.sleep(DATABASE_RETRY_SECONDS)
         try:
             self._release_claims_if_needed()

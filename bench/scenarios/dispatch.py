@@ -53,7 +53,7 @@ def dispatch_batch(ctx: Context, number: int) -> Run:
         {"msg/s": rate},
         baseline=ctx.kannel_figure(0, number, "msg/s"),
         checks=checks,
-        notes={"records per request": provider.batch_size},
+        notes={"records per request": provider.batch_size, "cpu us per message": ctx.cpu_notes},
     )
 
 
@@ -82,6 +82,7 @@ def _single(ctx: Context, number: int, *, latency_ms: int) -> Run:
             "concurrency": concurrency,
             "latency_ms": latency_ms,
             "plain client msg/s": baseline,
+            "cpu us per message": ctx.cpu_notes,
         },
     )
 
@@ -93,6 +94,7 @@ def _campaign_rate(
         provider=provider, user=ctx.user, count=count, name=f"Dispatch {run}"
     )
     ctx.fake.reset()
+    before = ctx.stack.cpu_seconds(ctx.fake)
     started = time.time()
     answer = ctx.api.post(f"{ctx.url}/api/v1/campaigns/{campaign.id}/launch/", timeout=600)
     if answer.status_code != 202:
@@ -101,6 +103,8 @@ def _campaign_rate(
     _wait_until_submitted(ctx, messages, count)
     last: datetime | None = messages.aggregate(last=Max("submitted_at"))["last"]
     finished = last.timestamp() if last else time.time()
+    after = ctx.stack.cpu_seconds(ctx.fake)
+    ctx.cpu_notes = {part: round((after[part] - before[part]) / count * 1e6) for part in after}
     return count / (finished - started), exactly_once(ctx, messages, count)
 
 

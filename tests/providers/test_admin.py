@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from providers import services
-from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
+from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from providers.rendering import MASK
 from providers.services import Report
 
@@ -100,11 +100,22 @@ def records(generic_provider, sinch_provider):
 # --- pages load, secrets never shown
 
 
-@pytest.mark.parametrize("model", [Provider, Message, DeliveryReport, OptOut])
+@pytest.mark.parametrize("model", [Provider, Message, DeliveryReport, OptOut, Lane])
 def test_every_changelist_loads_without_secrets(admin_client, records, model):
     response = admin_client.get(admin_url(model, "changelist"))
     assert response.status_code == 200
     assert_no_secrets(response)
+
+
+def test_the_lanes_are_listed_for_operators_to_see_and_not_to_change(admin_client, records):
+    lane = Lane.objects.get(provider=records["provider"], transactional=True)
+    response = admin_client.get(admin_url(Lane, "changelist"))
+    assert "API messages" in response.content.decode()
+    # Read-only: a campaign's lane changes with its campaign.
+    assert admin_client.get(admin_url(Lane, "change", lane.pk)).status_code == 200
+    assert (
+        admin_client.post(admin_url(Lane, "change", lane.pk), {"state": "held"}).status_code == 403
+    )
 
 
 @pytest.mark.parametrize(
