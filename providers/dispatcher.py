@@ -61,6 +61,9 @@ REFRESH_WHEN_WOKEN = 0.1
 REFRESH_EVERY = 1.0
 # How long a stopping dispatcher keeps trying to record what it sent.
 STOP_RECORD_SECONDS = 10.0
+# A lane woken by a new message is claimed from at most this often: each claim is a
+# write and a commit, and an OTP waits this long at most.
+CLAIM_GAP_SECONDS = 0.005
 # After the database failed, how long before the dispatcher tries it again.
 DATABASE_RETRY_SECONDS = 1.0
 # Outcomes are recorded in sets: once this many messages' have come back, or the oldest
@@ -118,6 +121,7 @@ class Dispatcher:
         self._woken = True
         # Lanes known to have nothing due, until this time (time.monotonic()).
         self._resting: dict[int, float] = {}
+        self._claimed_at: dict[int, float] = {}
         # Throttled lanes' next slot.
         self._paced: dict[int, datetime] = {}
         self._database_failed_at: float | None = None
@@ -204,11 +208,15 @@ class Dispatcher:
 
     def _wake(self, provider_id: int | None) -> None:
         self._woken = True
-        if provider_id is None:
-            self._resting.clear()
-        else:
-            for lane in self._lanes.get(provider_id, []):
-                self._resting.pop(lane.id, None)
+        woken = (
+            self._resting
+            if provider_id is None
+            else [lane.id for lane in self._lanes.get(provider_id, [])]
+        )
+        for lane_id in list(woken):
+            # Due at once, or CLAIM_GAP_SECONDS after the lane's last claim: messages
+            # queued one by one are then claimed a few at a time.
+            self._resting[lane_id] = self._claimed_at.get(lane_id, 0.0) + CLAIM_GAP_SECONDS
 
     def _idle_seconds(self) -> float:
         """How long to wait before the next round if nothing comes."""
@@ -239,10 +247,9 @@ class Dispatcher:
         versions = dict(Provider.objects.values_list("id", "updated_at"))
         for provider_id, version in versions.items():
             if self._versions.get(provider_id) != version:
-                self._providers[provider_id] = Provider.objects.get(id=provider_id)
-                self._versions[provider_id] = version
-        for provider_id in set(self._providers) - set(versions):
-            del self._providers[provider_id]
+                self._load_provider(provider_id, version)
+        for provider_id in set(self._versions) - set(versions):
+            self._providers.pop(provider_id, None)
             del self._versions[provider_id]
         open_lanes: dict[int, list[Lane]] = {}
         lanes_now = Lane.objects.filter(state=Lane.State.OPEN, drained_at__isnull=True)
@@ -250,6 +257,19 @@ class Dispatcher:
             open_lanes.setdefault(lane.provider_id, []).append(lane)
         self._lanes = open_lanes
         self._lane_by_id = {lane.id: lane for found in open_lanes.values() for lane in found}
+
+    def _load_provider(self, provider_id: int, version: datetime) -> None:
+        try:
+            self._providers[provider_id] = Provider.objects.get(id=provider_id)
+        except DatabaseError:
+            raise
+        except Exception:
+            # Its secrets cannot be decrypted (a key left out of
+            # SMSGATEWAY_ENCRYPTION_KEYS), say: its messages wait, the others go on. Tried
+            # again when the provider changes.
+            logger.exception("provider %s cannot be loaded: its messages wait", provider_id)
+            self._providers.pop(provider_id, None)
+        self._versions[provider_id] = version
 
     def _room(self, provider: Provider) -> int:
         """How many more messages may be claimed for the provider now."""
@@ -303,6 +323,7 @@ class Dispatcher:
         except DatabaseError:
             self._release_claims = True
             raise
+        self._claimed_at[lane.id] = time.monotonic()
         if claim.not_before is not None:
             self._paced[lane.id] = claim.not_before
             wait = (claim.not_before - now).total_seconds()

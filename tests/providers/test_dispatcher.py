@@ -163,3 +163,22 @@ def test_a_claim_whose_answer_was_lost_puts_its_messages_back(monkeypatch):
     assert broken == [10]
     sent = [request.json()["id"] for request in fake.received]
     assert sorted(sent) == sorted(str(message.id) for message in messages)
+
+
+def test_a_provider_that_cannot_be_loaded_holds_only_its_own_messages(settings):
+    with FakeProvider() as fake:
+        broken = single_provider(fake.url)
+        # A secret stored with a key this process does not have.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE providers_provider SET password = %s WHERE id = %s",
+                ["gAAAAABnot-a-real-token", broken.id],
+            )
+        fine = Provider.objects.create(
+            nickname="Fine", endpoint=fake.url + "/send", payload={"id": "$$MessageID"}
+        )
+        held = queue_api_messages(broken, 2)
+        sent = queue_api_messages(fine, 3)
+        Dispatcher().drain()
+    assert sorted(r.json()["id"] for r in fake.received) == sorted(str(m.id) for m in sent)
+    assert {m.status for m in Message.objects.filter(id__in=[m.id for m in held])} == {"queued"}
