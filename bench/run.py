@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers")
     parser.add_argument("--web-threads", type=int, default=4, help="gunicorn --threads")
+    parser.add_argument(
+        "--api-rate", type=int, help="messages/s api_latency offers (default 500, smoke 50)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
@@ -157,6 +160,7 @@ def run_database(
         "web_workers": args.web_workers,
         "web_threads": args.web_threads,
         "kannel": kannel_figures,
+        "api_rate": args.api_rate,
     }
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))

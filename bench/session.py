@@ -15,7 +15,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ def run_all(config: dict[str, Any]) -> None:
     user, token = seed.bench_user()
     fake = start_fake_provider(workdir / "logs" / "fake-provider.log")
     stack = Stack(dict(os.environ), workdir / "logs", web, config["db_workers"])
+    sizes = SMOKE if config["smoke"] else FULL
+    if config.get("api_rate"):
+        sizes = replace(sizes, api_rate=config["api_rate"])
     try:
         stack.start()
         ctx = Context(
@@ -56,7 +59,7 @@ def run_all(config: dict[str, Any]) -> None:
             fake=fake,
             user=user,
             token=token,
-            sizes=SMOKE if config["smoke"] else FULL,
+            sizes=sizes,
             workdir=workdir,
             env=dict(os.environ),
             web_settings=web,

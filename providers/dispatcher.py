@@ -255,8 +255,13 @@ class Dispatcher:
         lanes_now = Lane.objects.filter(state=Lane.State.OPEN, drained_at__isnull=True)
         for lane in lanes_now.order_by("-transactional", "id"):
             open_lanes.setdefault(lane.provider_id, []).append(lane)
+        sealed_before = {lane.id for lane in self._lane_by_id.values() if lane.sealed}
         self._lanes = open_lanes
         self._lane_by_id = {lane.id: lane for found in open_lanes.values() for lane in found}
+        for lane in self._lane_by_id.values():
+            # Sealed after its last message was sent here: nothing else would ask.
+            if lane.sealed and lane.id not in sealed_before and lane.id in self._resting:
+                self._drain_check(lane.id)
 
     def _load_provider(self, provider_id: int, version: datetime) -> None:
         try:
@@ -334,8 +339,8 @@ class Dispatcher:
             # Nothing more is due here: rest until woken, a known retry or the poll.
             poll = settings.SMSGATEWAY_DISPATCH_POLL_SECONDS
             self._resting.setdefault(lane.id, time.monotonic() + poll)
-            if not claim.messages and not lane.transactional and not self._lane_flights[lane.id]:
-                lanes.lane_drain_check(lane_id=lane.id)
+            if not claim.messages:
+                self._drain_check(lane.id)
         if claim.messages:
             self._send(provider, lane.id, claim.messages)
         return len(claim.messages)
@@ -457,13 +462,20 @@ class Dispatcher:
             if first.retry_delay is not None and lane_id in self._resting:
                 # Back in the queue: due again after its delay, which nobody announces.
                 self._resting[lane_id] = min(self._resting[lane_id], moment + first.retry_delay)
-            lane = self._lane_by_id.get(lane_id)
-            if lane is not None and not lane.transactional and not self._lane_flights[lane_id]:
-                idle_lanes.add(lane_id)
+            idle_lanes.add(lane_id)
         for lane_id in idle_lanes:
             if lane_id in self._resting:
-                # Nothing of it in flight here and nothing due: it may be done.
-                lanes.lane_drain_check(lane_id=lane_id)
+                # Nothing due: once nothing of it is in flight here either, it may be done.
+                self._drain_check(lane_id)
+
+    def _drain_check(self, lane_id: int) -> None:
+        """Ask whether a lane is drained, when it may be: only a sealed lane (all its
+        messages created) can be, and not while this worker has some of it in flight.
+        A lane sealed since the last refresh is asked at the refresh."""
+        lane = self._lane_by_id.get(lane_id)
+        if lane is None or lane.transactional or not lane.sealed or self._lane_flights[lane_id]:
+            return
+        lanes.lane_drain_check(lane_id=lane_id)
 
     def _database_failed(self, doing: str) -> None:
         if self._database_failed_at is None:
