@@ -222,10 +222,15 @@ class Dispatcher:
         """How long to wait before the next round if nothing comes."""
         if self._database_failed_at is not None and self._unrecorded:
             return DATABASE_RETRY_SECONDS
+        if self._refreshed_at == float("-inf"):
+            return 0.0  # just started: look for what is due at once
         now = time.monotonic()
         deadline = now + settings.SMSGATEWAY_DISPATCH_POLL_SECONDS
         if self._unrecorded:
             deadline = min(deadline, self._unrecorded_since + RECORD_AFTER_SECONDS)
+        if any(not lane.sealed for lane in self._lane_by_id.values() if not lane.transactional):
+            # A campaign still being created: its seal is seen at a refresh (_drain_check).
+            deadline = min(deadline, self._refreshed_at + REFRESH_EVERY)
         for provider in self._providers.values():
             if self._room(provider) < self._step(provider):
                 continue  # full: what comes back wakes the loop

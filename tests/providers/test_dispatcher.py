@@ -15,7 +15,7 @@ from campaigns import dispatch
 from campaigns import services as campaign_services
 from providers import claims, dispatcher, services
 from providers.dispatcher import Dispatcher
-from providers.models import Message, Provider
+from providers.models import Lane, Message, Provider
 from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
 
@@ -182,3 +182,26 @@ def test_a_provider_that_cannot_be_loaded_holds_only_its_own_messages(settings):
         Dispatcher().drain()
     assert sorted(r.json()["id"] for r in fake.received) == sorted(str(m.id) for m in sent)
     assert {m.status for m in Message.objects.filter(id__in=[m.id for m in held])} == {"queued"}
+
+
+def test_a_lane_sealed_after_its_last_message_was_sent_is_found_drained(settings):
+    """A lane is asked whether it is drained only once sealed; one sealed after its last
+    message went out (nothing left to claim or record) is asked at the next refresh."""
+    settings.SMSGATEWAY_DISPATCH_POLL_SECONDS = 60.0
+    with FakeProvider() as fake:
+        provider = single_provider(fake.url)
+        campaign = make_campaign(provider)
+        campaign_services.upload_create(campaign=campaign, file=csv_file(numbers_csv(5)))
+        campaign_services.campaign_launch(campaign=campaign)
+        dispatch.campaign_prepare(campaign_id=campaign.id)
+        campaign.refresh_from_db()
+        lane = Lane.objects.filter(id=campaign.lane_id)
+        lane.update(sealed=False)  # as if the last chunk were still being created
+        sending = Dispatcher()
+        with running(sending):
+            submitted = Message.objects.filter(lane_id=campaign.lane_id, status="submitted")
+            wait_for(lambda: submitted.count() == 5, "the campaign's messages sent")
+            assert lane.get().drained_at is None  # not sealed: never drained
+            lane.update(sealed=True)  # sealed without a check of its own
+            wait_for(lambda: lane.get().drained_at is not None, "the lane found drained")
+    assert len(fake.received) == 5
