@@ -118,6 +118,8 @@ class Dispatcher:
         self._lanes: dict[int, list[Lane]] = {}
         self._lane_by_id: dict[int, Lane] = {}
         self._refreshed_at = float("-inf")
+        # When the loop must turn to refresh even if nothing comes: at once when it starts.
+        self._refresh_wanted_at = float("-inf")
         self._woken = True
         # Lanes known to have nothing due, until this time (time.monotonic()).
         self._resting: dict[int, float] = {}
@@ -222,15 +224,11 @@ class Dispatcher:
         """How long to wait before the next round if nothing comes."""
         if self._database_failed_at is not None and self._unrecorded:
             return DATABASE_RETRY_SECONDS
-        if self._refreshed_at == float("-inf"):
-            return 0.0  # just started: look for what is due at once
         now = time.monotonic()
         deadline = now + settings.SMSGATEWAY_DISPATCH_POLL_SECONDS
         if self._unrecorded:
             deadline = min(deadline, self._unrecorded_since + RECORD_AFTER_SECONDS)
-        if any(not lane.sealed for lane in self._lane_by_id.values() if not lane.transactional):
-            # A campaign still being created: its seal is seen at a refresh (_drain_check).
-            deadline = min(deadline, self._refreshed_at + REFRESH_EVERY)
+        deadline = min(deadline, self._refresh_wanted_at)
         for provider in self._providers.values():
             if self._room(provider) < self._step(provider):
                 continue  # full: what comes back wakes the loop
@@ -248,6 +246,7 @@ class Dispatcher:
     def _refresh(self) -> None:
         """Read the providers (again, where changed) and the open lanes."""
         self._refreshed_at = time.monotonic()
+        self._refresh_wanted_at = float("inf")
         self._woken = False
         versions = dict(Provider.objects.values_list("id", "updated_at"))
         for provider_id, version in versions.items():
@@ -263,10 +262,14 @@ class Dispatcher:
         sealed_before = {lane.id for lane in self._lane_by_id.values() if lane.sealed}
         self._lanes = open_lanes
         self._lane_by_id = {lane.id: lane for found in open_lanes.values() for lane in found}
+        creating = False
         for lane in self._lane_by_id.values():
             # Sealed after its last message was sent here: nothing else would ask.
             if lane.sealed and lane.id not in sealed_before and lane.id in self._resting:
                 self._drain_check(lane.id)
+            creating = creating or not (lane.sealed or lane.transactional)
+        # A campaign still being created: its seal is seen at the next refresh.
+        self._refresh_wanted_at = self._refreshed_at + REFRESH_EVERY if creating else float("inf")
 
     def _load_provider(self, provider_id: int, version: datetime) -> None:
         try:
@@ -458,7 +461,7 @@ class Dispatcher:
 
     def _after_record(self, outcomes: list[Outcome]) -> None:
         moment = time.monotonic()
-        idle_lanes: set[int] = set()
+        lane_ids: set[int] = set()
         for outcome in outcomes:
             first = outcome.messages[0]
             lane_id = first.lane_id
@@ -467,8 +470,8 @@ class Dispatcher:
             if first.retry_delay is not None and lane_id in self._resting:
                 # Back in the queue: due again after its delay, which nobody announces.
                 self._resting[lane_id] = min(self._resting[lane_id], moment + first.retry_delay)
-            idle_lanes.add(lane_id)
-        for lane_id in idle_lanes:
+            lane_ids.add(lane_id)
+        for lane_id in lane_ids:
             if lane_id in self._resting:
                 # Nothing due: once nothing of it is in flight here either, it may be done.
                 self._drain_check(lane_id)

@@ -13,6 +13,7 @@ from django.db import OperationalError, connection
 
 from campaigns import dispatch
 from campaigns import services as campaign_services
+from campaigns.models import Campaign
 from providers import claims, dispatcher, services
 from providers.dispatcher import Dispatcher
 from providers.models import Lane, Message, Provider
@@ -40,6 +41,16 @@ def queue_api_messages(provider: Provider, count: int) -> list[Message]:
         services.message_create(provider=provider, to=f"+9198765{n:05d}", body="OTP")
         for n in range(count)
     ]
+
+
+def prepared_campaign(provider: Provider, recipients: int) -> Campaign:
+    """A campaign of `recipients` numbers, launched, with its messages created."""
+    campaign = make_campaign(provider)
+    campaign_services.upload_create(campaign=campaign, file=csv_file(numbers_csv(recipients)))
+    campaign_services.campaign_launch(campaign=campaign)
+    dispatch.campaign_prepare(campaign_id=campaign.id)
+    campaign.refresh_from_db()
+    return campaign
 
 
 @contextmanager
@@ -76,10 +87,7 @@ def test_api_messages_go_first_and_a_campaign_still_gets_a_quarter(settings):
     settings.SMSGATEWAY_SEND_CONCURRENCY = 4
     with FakeProvider() as fake:
         provider = single_provider(fake.url)
-        campaign = make_campaign(provider)
-        campaign_services.upload_create(campaign=campaign, file=csv_file(numbers_csv(40)))
-        campaign_services.campaign_launch(campaign=campaign)
-        dispatch.campaign_prepare(campaign_id=campaign.id)
+        prepared_campaign(provider, 40)
         # Queued after the campaign's 40, in front of them at the provider.
         otps = {str(message.id) for message in queue_api_messages(provider, 9)}
         Dispatcher().drain()
@@ -95,10 +103,7 @@ def test_a_flood_of_api_messages_never_stops_a_campaign(settings):
     with FakeProvider() as fake:
         provider = single_provider(fake.url)
         otps = {str(message.id) for message in queue_api_messages(provider, 60)}
-        campaign = make_campaign(provider)
-        campaign_services.upload_create(campaign=campaign, file=csv_file(numbers_csv(5)))
-        campaign_services.campaign_launch(campaign=campaign)
-        dispatch.campaign_prepare(campaign_id=campaign.id)
+        prepared_campaign(provider, 5)
         Dispatcher().drain()
     order = [request.json()["id"] for request in fake.received]
     first_twenty = [i for i in order[:20] if i not in otps]
@@ -190,11 +195,7 @@ def test_a_lane_sealed_after_its_last_message_was_sent_is_found_drained(settings
     settings.SMSGATEWAY_DISPATCH_POLL_SECONDS = 60.0
     with FakeProvider() as fake:
         provider = single_provider(fake.url)
-        campaign = make_campaign(provider)
-        campaign_services.upload_create(campaign=campaign, file=csv_file(numbers_csv(5)))
-        campaign_services.campaign_launch(campaign=campaign)
-        dispatch.campaign_prepare(campaign_id=campaign.id)
-        campaign.refresh_from_db()
+        campaign = prepared_campaign(provider, 5)
         lane = Lane.objects.filter(id=campaign.lane_id)
         lane.update(sealed=False)  # as if the last chunk were still being created
         sending = Dispatcher()
