@@ -76,6 +76,12 @@ SMSGATEWAY_LOOKUP_CACHE_SECONDS = env.float(
 )
 # Promotional messages to Indian numbers wait outside this window (IST, "HH:MM-HH:MM").
 SMSGATEWAY_PROMOTIONAL_WINDOW = env.str("SMSGATEWAY_PROMOTIONAL_WINDOW", default="09:00-21:00")
+# India DLT: the longest value of an untyped {#var#} and of an {#alphanumeric#} variable.
+# Sources differ; the defaults are the stricter readings (dlt/rules.py cites them).
+SMSGATEWAY_DLT_VAR_MAX_LENGTH = env.int("SMSGATEWAY_DLT_VAR_MAX_LENGTH", default=30)
+SMSGATEWAY_DLT_ALPHANUMERIC_MAX_LENGTH = env.int(
+    "SMSGATEWAY_DLT_ALPHANUMERIC_MAX_LENGTH", default=40
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
@@ -94,6 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # Before django_tasks_db: providers' db_worker wraps the original one.
+    "dlt",
     "providers",
     "campaigns",
     "django_tasks",

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("providers.api.urls")),
     # Answers 404 unless SMSGATEWAY_SANDBOX_ENABLED is on.
     path("sandbox/sinch-india/messages.json", sandbox.messages_json, name="sandbox_send"),
+    path("", include("dlt.urls")),
     path("", include("campaigns.urls")),
     path("", include("providers.urls")),
 ]

@@ -1,0 +1,337 @@
+"""The scrub check: would the operators let this text through for this header?
+
+It answers what an operator's DLT scrubbing would: the header is registered and active,
+the template is approved, linked to the header and of a category the header may carry,
+both belong to one entity, the text follows the template's fixed parts, each variable
+fits its tag, and every link and callback number is whitelisted. The registry is read
+once into a `Registry` snapshot, so a campaign's launch checks a million texts without
+asking the database again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import rules
+from .models import Category, Entity, Header, Template, WhitelistEntry
+
+LINK_TAGS = ("url", "urlott")
+
+
+@dataclass
+class Variable:
+    tag: str
+    value: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    template_id: str = ""
+    category: str = ""
+    variables: list[Variable] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # Every approved template the text fits (a check made without a template id).
+    matches: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(self.errors)
+
+
+def categories_fit(header: str, template: str) -> bool:
+    """Whether a header of one category may carry a template of another.
+
+    Promotional and government traffic each needs a header of its own category. Headers
+    for transactional and service messages are the same kind of 6-letter header (portals
+    register them as "others"): any of them carries any such template.
+    """
+    own = {Category.PROMOTIONAL, Category.GOVERNMENT}
+    if header in own or template in own:
+        return header == template
+    return True
+
+
+def alert_flag(category: str) -> str:
+    """Sinch India's `alert`: 0 for promotional messages, 1 for the rest."""
+    return "0" if category == Category.PROMOTIONAL else "1"
+
+
+# ---------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class HeaderView:
+    sender_id: str
+    category: str
+    entity: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    template_id: str
+    category: str
+    entity: str
+    text: str
+    approved: bool
+    headers: frozenset[str]
+
+    @property
+    def parsed(self) -> rules.ParsedTemplate:
+        return rules.parse_template(self.text)
+
+
+@dataclass(frozen=True)
+class EntryView:
+    kind: str
+    value: str
+    dynamic: bool
+    headers: frozenset[str]
+
+
+class Whitelist:
+    """An entity's whitelisted links and numbers that one header may use."""
+
+    def __init__(self, entries: Iterable[EntryView]) -> None:
+        self.links = [(e.kind, e.value, e.dynamic) for e in entries if e.kind != "cbn"]
+        self.numbers = {rules.normalise_number(e.value) for e in entries if e.kind == "cbn"}
+
+    def allows_link(self, url: str, kinds: Iterable[str] = LINK_TAGS) -> bool:
+        wanted = set(kinds)
+        return any(
+            kind in wanted and rules.url_allowed(url, value, dynamic=dynamic)
+            for kind, value, dynamic in self.links
+        )
+
+    def allows_number(self, number: str) -> bool:
+        return rules.normalise_number(number) in self.numbers
+
+
+def value_error(tag: str, value: str, whitelist: Whitelist | None, scope: str) -> str | None:
+    """Why the operators would refuse this variable's value, or None.
+
+    Without a whitelist (a template typed by hand, no registry) only the shape is checked.
+    """
+    problem = rules.shape_error(tag, value)
+    if problem or whitelist is None:
+        return problem
+    if tag == "url" and not whitelist.allows_link(value, ["url"]):
+        return f"is not whitelisted for {scope}"
+    if tag == "urlott" and not whitelist.allows_link(value, ["urlott"]):
+        return f"is not a whitelisted OTT/APK link for {scope}"
+    if tag == "cbn" and not whitelist.allows_number(value):
+        return f"is not a whitelisted callback number for {scope}"
+    return None
+
+
+def _variable_error(number: int, variable: Variable) -> str:
+    return f"variable {number} {rules.tag_label(variable.tag)} '{variable.value}' {variable.error}"
+
+
+def text_check(
+    parsed: rules.ParsedTemplate,
+    text: str,
+    *,
+    whitelist: Whitelist | None = None,
+    scope: str = "",
+    template_name: str = "the registered template",
+) -> tuple[list[Variable], list[str]]:
+    """Each variable of `text` under `parsed` and what is wrong with the text, if anything."""
+    values = parsed.values(text)
+    if values is None:
+        return [], [f"The message does not match {template_name}: {parsed.first_difference(text)}."]
+    variables, errors = [], []
+    for number, (tag, value) in enumerate(zip(parsed.tags, values), start=1):
+        problem = value_error(tag, value, whitelist, scope)
+        variable = Variable(tag, value, problem is None, problem or "")
+        variables.append(variable)
+        if problem:
+            errors.append(_variable_error(number, variable))
+    if whitelist is not None:
+        # A link anywhere (in the fixed text, or inside an untyped variable) is scrubbed too.
+        own = [value for tag, value in zip(parsed.tags, values) if tag in LINK_TAGS]
+        for url in rules.urls_in(rules.squash(text)):
+            if not any(url in value for value in own) and not whitelist.allows_link(url):
+                errors.append(f"The link '{url}' is not whitelisted for {scope}.")
+    return variables, errors
+
+
+def free_text_check(template_text: str, text: str) -> CheckResult:
+    """A text against a template typed by hand (nothing in the registry): its fixed parts
+    and the shape of each variable; whitelists are not known."""
+    variables, errors = text_check(rules.parse_template(template_text), text)
+    return CheckResult(ok=not errors, variables=variables, errors=errors)
+
+
+@dataclass
+class Registry:
+    """What the check needs from the registry, read once."""
+
+    headers: dict[str, HeaderView]
+    templates: dict[str, TemplateView]
+    whitelist: dict[str, list[EntryView]]
+    entity_names: dict[str, str]
+
+    @classmethod
+    def load(cls, *, template_id: str = "", sender_id: str = "") -> Registry:
+        """The registry, or only what a check of this template (and header) reads."""
+        templates = Template.objects.select_related("entity").prefetch_related("headers")
+        headers = Header.objects.select_related("entity")
+        entities = Entity.objects.all()
+        if template_id:
+            templates = templates.filter(template_id=template_id)
+            wanted = {sender_id.upper()} if sender_id else set()
+            headers = headers.filter(sender_id__in=wanted)
+            entities = entities.filter(templates__template_id=template_id)
+        elif sender_id:
+            headers = headers.filter(sender_id=sender_id.upper())
+        template_views = {
+            t.template_id: TemplateView(
+                t.template_id,
+                t.category,
+                t.entity.entity_id,
+                t.text,
+                t.is_approved,
+                frozenset(h.sender_id for h in t.headers.all()),
+            )
+            for t in templates
+        }
+        entity_ids = {t.entity for t in template_views.values()}
+        header_views = {
+            h.sender_id: HeaderView(h.sender_id, h.category, h.entity.entity_id, h.is_active)
+            for h in headers
+        }
+        entries = (
+            WhitelistEntry.objects.filter(entity__entity_id__in=entity_ids)
+            .select_related("entity")
+            .prefetch_related("headers")
+        )
+        whitelist: dict[str, list[EntryView]] = {}
+        for entry in entries:
+            whitelist.setdefault(entry.entity.entity_id, []).append(
+                EntryView(
+                    entry.kind,
+                    entry.value,
+                    entry.dynamic,
+                    frozenset(h.sender_id for h in entry.headers.all()),
+                )
+            )
+        names = dict(entities.values_list("entity_id", "name"))
+        return cls(header_views, template_views, whitelist, names)
+
+    def whitelist_for(self, entity: str, header: HeaderView | None) -> Whitelist:
+        entries = self.whitelist.get(entity, [])
+        if header is not None:
+            entries = [e for e in entries if not e.headers or header.sender_id in e.headers]
+        return Whitelist(entries)
+
+    def check(self, text: str, *, sender_id: str = "", template_id: str = "") -> CheckResult:
+        """The scrub check of `text`; without a template id, against every approved
+        template of the header (or of any header)."""
+        errors: list[str] = []
+        header = None
+        if sender_id:
+            header = self.headers.get(sender_id.upper())
+            if header is None:
+                errors.append(f"Header {sender_id} is not in the DLT registry.")
+            elif not header.active:
+                errors.append(f"Header {header.sender_id} is inactive.")
+        if template_id:
+            template = self.templates.get(template_id)
+            if template is None:
+                errors.append(f"Template {template_id} is not in the DLT registry.")
+                return CheckResult(ok=False, template_id=template_id, errors=errors)
+            return self._check_template(template, text, header, errors)
+        candidates = [
+            t
+            for t in self.templates.values()
+            if t.approved
+            and (header is None or not t.headers or header.sender_id in t.headers)
+        ]
+        results = [self._check_template(t, text, header, errors) for t in candidates]
+        passed = [r for r in results if r.ok]
+        if passed:
+            passed[0].matches = [r.template_id for r in passed]
+            return passed[0]
+        # The closest: a template whose fixed text the message follows.
+        followed = [
+            result
+            for template, result in zip(candidates, results)
+            if template.parsed.values(text) is not None
+        ]
+        if len(results) == 1 or followed:
+            return (followed or results)[0]
+        scope = f" of header {header.sender_id}" if header else ""
+        return CheckResult(
+            ok=False,
+            errors=[
+                *errors,
+                f"The message matches none of the {len(candidates)} approved "
+                f"templates{scope}.",
+            ],
+        )
+
+    def _check_template(
+        self, template: TemplateView, text: str, header: HeaderView | None, found: list[str]
+    ) -> CheckResult:
+        errors = list(found)
+        name = f"template {template.template_id}"
+        if not template.approved:
+            errors.append(f"Template {template.template_id} is inactive.")
+        if header is not None:
+            if header.entity != template.entity:
+                errors.append(
+                    f"Header {header.sender_id} belongs to entity {header.entity}; "
+                    f"{name} to {template.entity}."
+                )
+            if template.headers and header.sender_id not in template.headers:
+                errors.append(
+                    f"Template {template.template_id} is not registered for header "
+                    f"{header.sender_id}."
+                )
+            if not categories_fit(header.category, template.category):
+                errors.append(
+                    f"A {Category(template.category).label.lower()} template needs a "
+                    f"{_needed(template.category)} header; {header.sender_id} is "
+                    f"{Category(header.category).label.lower()}."
+                )
+        scope = header.sender_id if header else self.entity_names.get(template.entity, "")
+        variables, problems = text_check(
+            template.parsed,
+            text,
+            whitelist=self.whitelist_for(template.entity, header),
+            scope=scope or template.entity,
+            template_name=name,
+        )
+        errors += problems
+        return CheckResult(
+            ok=not errors,
+            template_id=template.template_id,
+            category=template.category,
+            variables=variables,
+            errors=errors,
+        )
+
+
+def _needed(category: str) -> str:
+    if category in (Category.PROMOTIONAL, Category.GOVERNMENT):
+        return Category(category).label.lower()
+    return "transactional or service"
+
+
+def registry_is_empty() -> bool:
+    return not Template.objects.exists()
+
+
+def message_check(text: str, *, sender_id: str = "", template_id: str = "") -> CheckResult:
+    """The check of one message, reading only what it needs from the registry."""
+    registry = Registry.load(template_id=template_id, sender_id=sender_id)
+    return registry.check(text, sender_id=sender_id, template_id=template_id)

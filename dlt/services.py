@@ -1,0 +1,235 @@
+"""Writes to the DLT registry. The dashboard's forms, the API, the admin and the import
+parse their input and call these; each raises ValidationError with the field's reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model, ProtectedError
+from django.utils import timezone
+
+from . import rules
+from .check import categories_fit
+from .models import Category, Entity, Header, Template, WhitelistEntry
+
+
+def _raise(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(errors)
+
+
+# ---------------------------------------------------------------- entity
+
+
+def entity_save(
+    *, entity: Entity | None = None, name: str, entity_id: str, tm_chain_id: str = ""
+) -> Entity:
+    entity = entity or Entity()
+    entity_id = entity_id.strip()
+    errors: dict[str, list[str]] = {}
+    if not entity_id:
+        errors["entity_id"] = ["Enter the PE id from the DLT portal."]
+    elif Entity.objects.filter(entity_id=entity_id).exclude(pk=entity.pk).exists():
+        errors["entity_id"] = [f"Entity {entity_id} is already registered."]
+    _raise(errors)
+    entity.name = name.strip() or entity_id
+    entity.entity_id = entity_id
+    entity.tm_chain_id = tm_chain_id.strip()
+    entity.save()
+    return entity
+
+
+# ---------------------------------------------------------------- header
+
+
+def header_errors(
+    *, header: Header | None, sender_id: str, category: str, entity: Entity | None
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if category not in Category.values:
+        errors["category"] = ["Choose the header's category."]
+    elif problem := rules.sender_id_error(sender_id, promotional=category == Category.PROMOTIONAL):
+        errors["sender_id"] = [problem]
+    elif (
+        Header.objects.filter(sender_id=sender_id)
+        .exclude(pk=header.pk if header else None)
+        .exists()
+    ):
+        errors["sender_id"] = [f"Header {sender_id} is already registered."]
+    if entity is None:
+        errors["entity"] = ["Choose the entity the header is registered for."]
+    return errors
+
+
+def header_save(
+    *,
+    header: Header | None = None,
+    sender_id: str,
+    category: str,
+    entity: Entity | None,
+    status: str = Header.Status.ACTIVE,
+) -> Header:
+    sender_id = sender_id.strip().upper()
+    _raise(header_errors(header=header, sender_id=sender_id, category=category, entity=entity))
+    header = header or Header()
+    header.sender_id, header.category, header.entity = sender_id, category, entity  # type: ignore[assignment]
+    header.status = status if status in Header.Status.values else Header.Status.ACTIVE
+    header.save()
+    return header
+
+
+def headers_used(*, sender_ids: Iterable[str], when: datetime | None = None) -> None:
+    """Note that messages went out with these headers (shown as "last used")."""
+    wanted = {s.upper() for s in sender_ids if s}
+    if wanted:
+        Header.objects.filter(sender_id__in=wanted).update(last_used_at=when or timezone.now())
+
+
+# ---------------------------------------------------------------- template
+
+
+def template_errors(
+    *,
+    template: Template | None,
+    template_id: str,
+    entity: Entity | None,
+    headers: list[Header],
+    category: str,
+    text: str,
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not template_id:
+        errors["template_id"] = ["Enter the template id from the DLT portal."]
+    elif (
+        Template.objects.filter(template_id=template_id)
+        .exclude(pk=template.pk if template else None)
+        .exists()
+    ):
+        errors["template_id"] = [f"Template {template_id} is already registered."]
+    if entity is None:
+        errors["entity"] = ["Choose the entity the template is registered for."]
+    if category not in Category.values:
+        errors["category"] = ["Choose the template's category."]
+    if not text.strip():
+        errors["text"] = ["Enter the template's text as registered."]
+    elif "{#" in text and len(rules.TAG_RE.findall(text)) != text.count("{#"):
+        errors["text"] = [
+            "Write each variable as {#var#} or a tag: "
+            + ", ".join(rules.tag_label(t) for t in rules.TAGS)
+            + "."
+        ]
+    problems = []
+    for header in headers:
+        if entity is not None and header.entity_id != entity.pk:
+            problems.append(f"{header.sender_id} belongs to another entity.")
+        elif category in Category.values and not categories_fit(header.category, category):
+            problems.append(
+                f"{header.sender_id} is a {header.get_category_display().lower()} header."
+            )
+    if problems:
+        errors["headers"] = problems
+    return errors
+
+
+def template_save(
+    *,
+    template: Template | None = None,
+    template_id: str,
+    entity: Entity | None,
+    text: str,
+    category: str,
+    headers: Iterable[Header] = (),
+    name: str = "",
+    content_type: str = Template.ContentType.TEXT,
+    status: str = Template.Status.APPROVED,
+) -> Template:
+    template_id = template_id.strip()
+    headers = list(headers)
+    text = text.replace("\r\n", "\n").strip()
+    _raise(
+        template_errors(
+            template=template,
+            template_id=template_id,
+            entity=entity,
+            headers=headers,
+            category=category,
+            text=text,
+        )
+    )
+    template = template or Template()
+    template.template_id, template.entity, template.text = template_id, entity, text  # type: ignore[assignment]
+    template.name, template.category = name.strip(), category
+    if content_type not in Template.ContentType.values:
+        content_type = Template.ContentType.TEXT
+    template.content_type = content_type
+    template.status = status if status in Template.Status.values else Template.Status.APPROVED
+    with transaction.atomic():
+        template.save()
+        template.headers.set(headers)
+    return template
+
+
+# ---------------------------------------------------------------- whitelist
+
+
+def whitelist_errors(
+    *, entry: WhitelistEntry | None, kind: str, value: str, entity: Entity | None,
+    headers: list[Header],
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if kind not in WhitelistEntry.Kind.values:
+        errors["kind"] = ["Choose a URL, an OTT/APK link or a callback number."]
+    elif kind == WhitelistEntry.Kind.CBN and not rules.looks_like_number(value):
+        errors["value"] = [f"{value!r} is not a phone number."]
+    elif kind != WhitelistEntry.Kind.CBN and not rules.looks_like_url(value):
+        errors["value"] = [f"{value!r} is not a link such as https://example.com/offer."]
+    if entity is None:
+        errors["entity"] = ["Choose the entity that whitelisted it."]
+    elif (
+        WhitelistEntry.objects.filter(entity=entity, kind=kind, value=value)
+        .exclude(pk=entry.pk if entry else None)
+        .exists()
+    ):
+        errors["value"] = [f"{value} is already whitelisted for {entity.name}."]
+    others = [h.sender_id for h in headers if entity is not None and h.entity_id != entity.pk]
+    if others:
+        errors["headers"] = [", ".join(others) + " belong to another entity."]
+    return errors
+
+
+def whitelist_save(
+    *,
+    entry: WhitelistEntry | None = None,
+    kind: str,
+    value: str,
+    entity: Entity | None,
+    dynamic: bool = False,
+    headers: Iterable[Header] = (),
+) -> WhitelistEntry:
+    value = value.strip()
+    headers = list(headers)
+    _raise(whitelist_errors(entry=entry, kind=kind, value=value, entity=entity, headers=headers))
+    entry = entry or WhitelistEntry()
+    entry.kind, entry.value, entry.entity = kind, value, entity  # type: ignore[assignment]
+    entry.dynamic = dynamic and kind != WhitelistEntry.Kind.CBN
+    with transaction.atomic():
+        entry.save()
+        entry.headers.set(headers)
+    return entry
+
+
+# ---------------------------------------------------------------- delete
+
+
+def record_delete(*, record: Model) -> None:
+    """Delete an entity, header, template or whitelist entry. An entity that still has
+    headers, templates or whitelist entries is kept (ValidationError)."""
+    try:
+        record.delete()
+    except ProtectedError:
+        raise ValidationError(
+            f"{record} still has headers, templates or whitelist entries: delete those first."
+        ) from None

@@ -1,0 +1,12 @@
+"""Dashboard pages of the DLT registry."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+@login_required
+def dlt_overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "dlt/overview.html", {})
