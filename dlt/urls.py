@@ -7,5 +7,5 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("sms/dlt/", views.dlt_overview, name="dlt_overview"),
+    path("settings/engage/channels/sms/dlt/", views.dlt_overview, name="dlt_overview"),
 ]
