@@ -18,6 +18,7 @@ from django.utils import timezone
 from providers import lanes, wakeups
 from providers.bulk import messages_insert
 from providers.models import Message
+from providers.placeholders import find_placeholders
 
 from .models import Campaign, Recipient
 from .personalisation import personalise
@@ -41,6 +42,9 @@ def campaign_prepare(*, campaign_id: int) -> None:
         return
     variables = campaign_variables(campaign)
     used = set(campaign.provider.custom_placeholders)
+    if "Alert" in find_placeholders(campaign.provider.payload, campaign.provider.endpoint):
+        # Filled by the gateway, but from the campaign's kind: each message carries it.
+        used.add("Alert")
     shared = {
         "provider_id": campaign.provider_id,
         "lane_id": campaign.lane_id,

@@ -1,44 +1,69 @@
-"""India's DLT rules: registered templates with `{#var#}`, sender ids."""
+"""A campaign's DLT check: against its template in the registry (`dlt`), or against the
+template text typed by hand when the registry does not hold it."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
-VAR = "{#var#}"
-MAX_VAR_LENGTH = 30
+from dlt.check import CheckResult, Registry, free_text_check
+from dlt.models import Category, Template
+from dlt.rules import has_variables, sender_id_error
 
+from .models import Campaign
 
-def _squash(text: str) -> str:
-    # Whitespace runs compare as one space: operators scrub wording, not spacing.
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    pieces = [re.escape(part) for part in _squash(template).split(VAR)]
-    return re.compile("(.*?)".join(pieces), re.DOTALL)
+__all__ = ["registry_fill", "fit_errors", "text_checker", "sender_id_error"]
 
 
-def template_mismatch(template: str, text: str) -> str | None:
-    """Why `text` does not match the registered `template`, or None when it does."""
-    if not template:
+def registry_fill(campaign: Campaign) -> None:
+    """Fill a campaign's DLT fields from its registered template: the template's text and
+    entity, and the kind its category implies (so that quiet hours and header rules
+    follow). A template id not in the registry leaves the fields as typed."""
+    if not campaign.template_id:
+        return
+    template = (
+        Template.objects.select_related("entity").filter(template_id=campaign.template_id).first()
+    )
+    if template is None:
+        return
+    campaign.dlt_template = template.text
+    campaign.entity_id = template.entity.entity_id
+    campaign.kind = (
+        Campaign.Kind.PROMOTIONAL
+        if template.category == Category.PROMOTIONAL
+        else Campaign.Kind.TRANSACTIONAL
+    )
+
+
+def _registered(campaign: Campaign) -> Registry | None:
+    if not campaign.template_id:
         return None
-    match = _pattern(template).fullmatch(_squash(text))
-    if not match:
-        return "The message does not match the registered DLT template."
-    for number, value in enumerate(match.groups(), start=1):
-        if len(value) > MAX_VAR_LENGTH:
-            return (
-                f"Variable {number} of the DLT template is {len(value)} characters "
-                f"({value[:40]!r}); at most {MAX_VAR_LENGTH} are allowed."
-            )
+    registry = Registry.load(template_id=campaign.template_id, sender_id=campaign.sender_id)
+    return registry if campaign.template_id in registry.templates else None
+
+
+def fit_errors(campaign: Campaign) -> list[str]:
+    """What the registry says against the campaign's header and template, whatever each
+    recipient's text: an unregistered or inactive header, a template of another category
+    or entity, or not linked to the header."""
+    registry = _registered(campaign)
+    if registry is None:
+        return []
+    return registry.fit_errors(sender_id=campaign.sender_id, template_id=campaign.template_id)
+
+
+def text_checker(campaign: Campaign) -> Callable[[str], CheckResult] | None:
+    """A check of one recipient's text (read the registry once), or None when the campaign
+    names no DLT template."""
+    registry = _registered(campaign)
+    if registry is not None:
+        sender, template = campaign.sender_id, campaign.template_id
+        return lambda text: registry.text_check(text, sender_id=sender, template_id=template)
+    if campaign.dlt_template:
+        template_text = campaign.dlt_template
+        return lambda text: free_text_check(template_text, text)
     return None
 
 
-def sender_id_error(sender_id: str, *, promotional: bool) -> str | None:
-    """The DLT header rule for Indian numbers: 6 digits promotional, 6 letters otherwise."""
-    if promotional:
-        if not re.fullmatch(r"\d{6}", sender_id):
-            return "A promotional sender id is 6 digits."
-    elif not re.fullmatch(r"[A-Za-z]{6}", sender_id):
-        return "A transactional or service sender id is 6 letters."
-    return None
+def fixed_text(campaign: Campaign) -> bool:
+    """Whether the template has no variable: every text must then be its very words."""
+    return bool(campaign.dlt_template) and not has_variables(campaign.dlt_template)

@@ -15,9 +15,10 @@ from django import forms
 from django.db import transaction
 from django.utils import timezone
 
+from dlt.models import Category, Header, Template
 from providers.models import Provider
 
-from . import services
+from . import dlt, services
 from .models import Campaign
 
 # Filled from the campaign's own fields (see services.campaign_variables): never asked twice.
@@ -108,7 +109,9 @@ class CampaignForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "Hi {#var#}, your order {#var#} has shipped."}
         ),
-        help_text="As registered on the DLT portal, with {#var#} for each variable part.",
+        help_text="As registered on the DLT portal, with {#var#} or a tag such as "
+        "{#numeric#} or {#url#} for each variable part. Filled from the DLT registry when it "
+        "holds the template id.",
     )
     default_country = forms.ChoiceField(
         label="Default country",
@@ -243,6 +246,7 @@ class CampaignForm(forms.Form):
         campaign.scheduled_at = (
             data.get("scheduled_at") if data.get("schedule") == "later" else None
         )
+        dlt.registry_fill(campaign)
         provider = data.get("provider")
         names = custom_names(provider) if provider is not None else []
         campaign.variables = {
@@ -278,6 +282,38 @@ class CampaignForm(forms.Form):
         return campaign
 
     # -------------------------------------------------------------- display
+
+    def dlt_registry(self) -> dict[str, Any] | None:
+        """The registry's active headers and approved templates, for the pickers that fill
+        the DLT fields (None with an empty registry: the fields are typed by hand)."""
+        templates = list(
+            Template.objects.filter(status=Template.Status.APPROVED)
+            .select_related("entity")
+            .prefetch_related("headers")
+            .order_by("name", "template_id")
+        )
+        if not templates:
+            return None
+        headers = Header.objects.filter(status=Header.Status.ACTIVE).order_by("sender_id")
+        return {
+            "headers": [
+                {"sender_id": h.sender_id, "category": h.get_category_display()} for h in headers
+            ],
+            "templates": [
+                {
+                    "template_id": t.template_id,
+                    "label": str(t),
+                    "text": t.text,
+                    "category": t.category,
+                    "kind": Campaign.Kind.PROMOTIONAL
+                    if t.category == Category.PROMOTIONAL
+                    else Campaign.Kind.TRANSACTIONAL,
+                    "entity_id": t.entity.entity_id,
+                    "headers": [h.sender_id for h in t.headers.all()],
+                }
+                for t in templates
+            ],
+        }
 
     def selected_provider_id(self) -> int | None:
         value = self["provider"].value()

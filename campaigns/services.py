@@ -14,6 +14,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from dlt.check import alert_flag
+from dlt.services import headers_used
 from providers import lanes
 from providers.claims import throttle_rate
 from providers.models import Message, MessageEvent
@@ -53,8 +55,13 @@ class TransitionNotAllowed(Exception):
 
 def campaign_variables(campaign: Campaign) -> dict[str, str]:
     """Values for the provider's custom placeholders: the campaign's own fields fill the
-    Sinch-style ones ($$SenderID, $$EntityID) unless the user gave a value."""
-    values = {"SenderID": campaign.sender_id, "EntityID": campaign.entity_id}
+    Sinch-style ones ($$SenderID, $$EntityID) unless the user gave a value, and its kind
+    the $$Alert flag."""
+    values = {
+        "SenderID": campaign.sender_id,
+        "EntityID": campaign.entity_id,
+        "Alert": alert_flag(campaign.kind),
+    }
     values.update({str(k): str(v) for k, v in (campaign.variables or {}).items()})
     return values
 
@@ -77,9 +84,12 @@ def campaign_errors(campaign: Campaign) -> dict[str, list[str]]:
         problem = dlt.sender_id_error(campaign.sender_id, promotional=campaign.is_promotional)
         if problem and campaign.default_country == "IN":
             errors["sender_id"] = [problem]
-    if campaign.dlt_template and "{#var#}" not in campaign.dlt_template:
-        if dlt.template_mismatch(campaign.dlt_template, campaign.message):
-            errors["dlt_template"] = ["The message does not match the registered template."]
+    if problems := dlt.fit_errors(campaign):
+        errors["template_id"] = problems
+    elif dlt.fixed_text(campaign):
+        checker = dlt.text_checker(campaign)
+        if checker is not None and (result := checker(campaign.message)).errors:
+            errors["dlt_template"] = result.errors
     for name in ("throttle_per_second", "throttle_per_5min"):
         value = getattr(campaign, name)
         if value is not None and value < 1:
@@ -284,7 +294,8 @@ class RecipientProblem:
 
 def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientProblem]:
     """Recipients whose message cannot go out as written (first `limit`), in row order."""
-    if not campaign.dlt_template and not _can_miss_a_field(campaign.message):
+    checker = dlt.text_checker(campaign)
+    if checker is None and not _can_miss_a_field(campaign.message):
         # Every recipient's text is fine: no need to read a million of them.
         return []
     problems: list[RecipientProblem] = []
@@ -301,9 +312,9 @@ def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientPr
                 RecipientProblem(row, phone, f"No value for {{{{{exc.name}}}}} and no default.")
             )
         else:
-            mismatch = dlt.template_mismatch(campaign.dlt_template, text)
-            if mismatch:
-                problems.append(RecipientProblem(row, phone, mismatch))
+            result = checker(text) if checker is not None else None
+            if result is not None and result.errors:
+                problems.append(RecipientProblem(row, phone, result.summary))
         if len(problems) >= limit:
             break
     return problems
@@ -361,6 +372,7 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
             drained_task=DRAINED_TASK,
         )
         Campaign.objects.filter(id=campaign.id).update(lane=lane)
+        headers_used(sender_ids=[campaign.sender_id], when=now)
         from .tasks import prepare_campaign, start_campaign
 
         transaction.on_commit(lambda: prepare_campaign.enqueue(campaign.id))

@@ -7,8 +7,10 @@ import progress, live campaign progress).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
@@ -171,9 +173,7 @@ def _render_detail(
             # Counted once: the progress already has it.
             "recipients": progress["stats"]["total"] if progress else campaign.recipients.count(),
             "upload_form": upload_form or UploadForm(campaign=campaign),
-            "preview": _preview_rows(campaign, campaign.message, campaign.dlt_template)
-            if is_draft
-            else [],
+            "preview": _preview_rows(campaign) if is_draft else [],
             "length": sms_length(campaign.message),
             "provider_values": _provider_values(campaign),
             "launch_errors": launch_errors or [],
@@ -331,13 +331,20 @@ def campaign_preview(request: HttpRequest, pk: int) -> JsonResponse:
         data = None
     if not isinstance(data, dict):
         return JsonResponse({"ok": False, "error": "Send a JSON object."}, status=400)
-    message = str(data.get("message", campaign.message)).replace("\r\n", "\n")
-    template = str(data.get("dlt_template", campaign.dlt_template)).replace("\r\n", "\n")
-    return JsonResponse({"ok": True, "rows": _preview_rows(campaign, message, template)})
+    # The DLT fields being typed, checked as the campaign would be saved with them.
+    draft = copy.copy(campaign)
+    draft.message = str(data.get("message", campaign.message)).replace("\r\n", "\n")
+    for name in ("dlt_template", "template_id", "sender_id"):
+        if name in data:
+            setattr(draft, name, str(data[name]).replace("\r\n", "\n").strip())
+    dlt.registry_fill(draft)
+    return JsonResponse({"ok": True, "rows": _preview_rows(draft)})
 
 
-def _preview_rows(campaign: Campaign, message: str, template: str) -> list[dict[str, Any]]:
+def _preview_rows(campaign: Campaign) -> list[dict[str, Any]]:
     """The first recipients' personalised text, or why it cannot go out as written."""
+    message = campaign.message
+    checker = dlt.text_checker(campaign)
     recipients = (
         Recipient.objects.filter(campaign=campaign)
         .only("row", "phone", "fields")
@@ -352,7 +359,9 @@ def _preview_rows(campaign: Campaign, message: str, template: str) -> list[dict[
         except MissingField as exc:
             row["error"] = f"No value for {{{{{exc.name}}}}} and no default."
         else:
-            row["error"] = dlt.template_mismatch(template, row["text"]) or ""
+            result = checker(row["text"]) if checker is not None else None
+            row["error"] = result.summary if result is not None else ""
+            row["variables"] = [asdict(v) for v in result.variables] if result else []
             length = sms_length(row["text"])
             row["encoding"] = length.encoding
             row["characters"] = length.characters

@@ -37,9 +37,14 @@ class CheckResult:
     errors: list[str] = field(default_factory=list)
     # Every approved template the text fits (a check made without a template id).
     matches: list[str] = field(default_factory=list)
+    # How many of the errors, at the end, are about the text rather than the header
+    # and template.
+    text_errors: int = field(default=0, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["text_errors"]
+        return data
 
     @property
     def summary(self) -> str:
@@ -147,9 +152,10 @@ def text_check(
     """Each variable of `text` under `parsed` and what is wrong with the text, if anything."""
     values = parsed.values(text)
     if values is None:
-        return [], [f"The message does not match {template_name}: {parsed.first_difference(text)}."]
+        difference = parsed.first_difference(text)
+        return [], [f"The message does not match {template_name}: {difference}."]
     variables, errors = [], []
-    for number, (tag, value) in enumerate(zip(parsed.tags, values), start=1):
+    for number, (tag, value) in enumerate(zip(parsed.tags, values, strict=True), start=1):
         problem = value_error(tag, value, whitelist, scope)
         variable = Variable(tag, value, problem is None, problem or "")
         variables.append(variable)
@@ -157,7 +163,7 @@ def text_check(
             errors.append(_variable_error(number, variable))
     if whitelist is not None:
         # A link anywhere (in the fixed text, or inside an untyped variable) is scrubbed too.
-        own = [value for tag, value in zip(parsed.tags, values) if tag in LINK_TAGS]
+        own = [value for tag, value in zip(parsed.tags, values, strict=True) if tag in LINK_TAGS]
         for url in rules.urls_in(rules.squash(text)):
             if not any(url in value for value in own) and not whitelist.allows_link(url):
                 errors.append(f"The link '{url}' is not whitelisted for {scope}.")
@@ -253,8 +259,7 @@ class Registry:
         candidates = [
             t
             for t in self.templates.values()
-            if t.approved
-            and (header is None or not t.headers or header.sender_id in t.headers)
+            if t.approved and (header is None or not t.headers or header.sender_id in t.headers)
         ]
         results = [self._check_template(t, text, header, errors) for t in candidates]
         passed = [r for r in results if r.ok]
@@ -264,7 +269,7 @@ class Registry:
         # The closest: a template whose fixed text the message follows.
         followed = [
             result
-            for template, result in zip(candidates, results)
+            for template, result in zip(candidates, results, strict=True)
             if template.parsed.values(text) is not None
         ]
         if len(results) == 1 or followed:
@@ -274,10 +279,22 @@ class Registry:
             ok=False,
             errors=[
                 *errors,
-                f"The message matches none of the {len(candidates)} approved "
-                f"templates{scope}.",
+                f"The message matches none of the {len(candidates)} approved templates{scope}.",
             ],
         )
+
+    def fit_errors(self, *, sender_id: str = "", template_id: str) -> list[str]:
+        """What is wrong with sending this template under this header, whatever the text."""
+        result = self.check("", sender_id=sender_id, template_id=template_id)
+        return result.errors[: len(result.errors) - result.text_errors]
+
+    def text_check(self, text: str, *, sender_id: str = "", template_id: str) -> CheckResult:
+        """Only what is wrong with this text (a campaign checks the fit once, the text
+        of every recipient); the result's errors leave the header and template out."""
+        result = self.check(text, sender_id=sender_id, template_id=template_id)
+        result.errors = result.errors[len(result.errors) - result.text_errors :]
+        result.ok = not result.errors
+        return result
 
     def _check_template(
         self, template: TemplateView, text: str, header: HeaderView | None, found: list[str]
@@ -318,6 +335,7 @@ class Registry:
             category=template.category,
             variables=variables,
             errors=errors,
+            text_errors=len(problems),
         )
 
 

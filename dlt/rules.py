@@ -82,7 +82,9 @@ def parse_template(text: str) -> ParsedTemplate:
     parts = tuple(pieces[0::2])
     tags = tuple(tag_of(raw) for raw in pieces[1::2])
     groups = [r"(\S*?)" if tag in _NO_SPACE_TAGS else "(.*?)" for tag in tags]
-    regex = "".join(re.escape(part) + group for part, group in zip(parts, [*groups, ""]))
+    regex = "".join(
+        re.escape(part) + group for part, group in zip(parts, [*groups, ""], strict=True)
+    )
     return ParsedTemplate(parts, tags, re.compile(regex, re.DOTALL))
 
 

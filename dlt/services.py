@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model, ProtectedError
+from django.db.models import Model, ProtectedError, QuerySet
 from django.utils import timezone
 
 from . import rules
 from .check import categories_fit
 from .models import Category, Entity, Header, Template, WhitelistEntry
+
+M = TypeVar("M", bound=Model)
+
+
+def _others(queryset: QuerySet[M], record: M | None) -> QuerySet[M]:
+    """The rows of `queryset` other than the one being edited."""
+    return queryset.exclude(pk=record.pk) if record is not None and record.pk else queryset
 
 
 def _raise(errors: dict[str, list[str]]) -> None:
@@ -25,14 +33,14 @@ def _raise(errors: dict[str, list[str]]) -> None:
 
 
 def entity_save(
-    *, entity: Entity | None = None, name: str, entity_id: str, tm_chain_id: str = ""
+    *, entity: Entity | None = None, entity_id: str, name: str = "", tm_chain_id: str = ""
 ) -> Entity:
     entity = entity or Entity()
     entity_id = entity_id.strip()
     errors: dict[str, list[str]] = {}
     if not entity_id:
         errors["entity_id"] = ["Enter the PE id from the DLT portal."]
-    elif Entity.objects.filter(entity_id=entity_id).exclude(pk=entity.pk).exists():
+    elif _others(Entity.objects.filter(entity_id=entity_id), entity).exists():
         errors["entity_id"] = [f"Entity {entity_id} is already registered."]
     _raise(errors)
     entity.name = name.strip() or entity_id
@@ -49,15 +57,12 @@ def header_errors(
     *, header: Header | None, sender_id: str, category: str, entity: Entity | None
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
+    sender_id = sender_id.strip().upper()
     if category not in Category.values:
         errors["category"] = ["Choose the header's category."]
     elif problem := rules.sender_id_error(sender_id, promotional=category == Category.PROMOTIONAL):
         errors["sender_id"] = [problem]
-    elif (
-        Header.objects.filter(sender_id=sender_id)
-        .exclude(pk=header.pk if header else None)
-        .exists()
-    ):
+    elif _others(Header.objects.filter(sender_id=sender_id), header).exists():
         errors["sender_id"] = [f"Header {sender_id} is already registered."]
     if entity is None:
         errors["entity"] = ["Choose the entity the header is registered for."]
@@ -103,11 +108,7 @@ def template_errors(
     errors: dict[str, list[str]] = {}
     if not template_id:
         errors["template_id"] = ["Enter the template id from the DLT portal."]
-    elif (
-        Template.objects.filter(template_id=template_id)
-        .exclude(pk=template.pk if template else None)
-        .exists()
-    ):
+    elif _others(Template.objects.filter(template_id=template_id), template).exists():
         errors["template_id"] = [f"Template {template_id} is already registered."]
     if entity is None:
         errors["entity"] = ["Choose the entity the template is registered for."]
@@ -176,10 +177,15 @@ def template_save(
 
 
 def whitelist_errors(
-    *, entry: WhitelistEntry | None, kind: str, value: str, entity: Entity | None,
+    *,
+    entry: WhitelistEntry | None,
+    kind: str,
+    value: str,
+    entity: Entity | None,
     headers: list[Header],
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
+    value = value.strip()
     if kind not in WhitelistEntry.Kind.values:
         errors["kind"] = ["Choose a URL, an OTT/APK link or a callback number."]
     elif kind == WhitelistEntry.Kind.CBN and not rules.looks_like_number(value):
@@ -188,15 +194,14 @@ def whitelist_errors(
         errors["value"] = [f"{value!r} is not a link such as https://example.com/offer."]
     if entity is None:
         errors["entity"] = ["Choose the entity that whitelisted it."]
-    elif (
-        WhitelistEntry.objects.filter(entity=entity, kind=kind, value=value)
-        .exclude(pk=entry.pk if entry else None)
-        .exists()
-    ):
+    elif _others(
+        WhitelistEntry.objects.filter(entity=entity, kind=kind, value=value), entry
+    ).exists():
         errors["value"] = [f"{value} is already whitelisted for {entity.name}."]
     others = [h.sender_id for h in headers if entity is not None and h.entity_id != entity.pk]
     if others:
-        errors["headers"] = [", ".join(others) + " belong to another entity."]
+        verb = "belongs" if len(others) == 1 else "belong"
+        errors["headers"] = [f"{', '.join(others)} {verb} to another entity."]
     return errors
 
 

@@ -16,7 +16,7 @@ from django.utils.datastructures import MultiValueDict
 
 from .models import Provider
 from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
-from .presets import PRESETS
+from .presets import PRESETS, SINCH_SHORTEN_KEY
 from .rendering import MASK
 from .validation import provider_config_errors
 
@@ -162,6 +162,13 @@ class ProviderForm(forms.Form):
     request_type = forms.ChoiceField(
         choices=Provider.RequestType.choices, widget=forms.RadioSelect, label="Request type"
     )
+    # Sinch India only: its `s` parameter has Sinch shorten (and track) the links.
+    shorten_urls = forms.BooleanField(
+        required=False,
+        label="Shorten links (Sinch's s parameter)",
+        help_text="Sinch replaces each link with a short, tracked one. Whitelist the short "
+        "domain on your DLT portal first: operators block links that are not whitelisted.",
+    )
     endpoint = forms.CharField(
         max_length=2000,
         required=False,
@@ -254,6 +261,9 @@ class ProviderForm(forms.Form):
             }
             initial["payload"] = json.dumps(instance.payload, indent=2, ensure_ascii=False)
             initial["callback_auth"] = instance.callback_requires_auth
+            initial["shorten_urls"] = isinstance(instance.payload, dict) and (
+                instance.payload.get(SINCH_SHORTEN_KEY) == "1"
+            )
         else:
             initial = {"batch_size": 100, "headers": {}, "dlr_mapping": {}}
             initial.update(PRESETS.get(preset, PRESETS["generic"]))
@@ -351,6 +361,13 @@ class ProviderForm(forms.Form):
                 values[secret] = ""  # unticked: the callback takes reports without auth
         if self.creating:
             values["kind"] = data.get("kind") or Provider.Kind.GENERIC
+        kind = values.get("kind") or (stored.kind if stored is not None else "")
+        payload = values.get("payload")
+        if kind == Provider.Kind.SINCH_INDIA and isinstance(payload, dict):
+            payload = {k: v for k, v in payload.items() if k != SINCH_SHORTEN_KEY}
+            if data.get("shorten_urls"):
+                payload[SINCH_SHORTEN_KEY] = "1"
+            values["payload"] = payload
         return values
 
     def save(self) -> Provider:
@@ -423,6 +440,8 @@ _PLACEHOLDER_HELP = {
     "TemplateID": "DLT template id",
     "TemplateVariables": "template variable values",
     "CampaignID": "campaign reference",
+    "Alert": "1 transactional or service, 0 promotional (Sinch India's alert)",
+    "International": "true for a number outside India (Sinch India's intflag)",
     "Username": "the username below",
     "Password": "the password below",
 }

@@ -17,6 +17,8 @@ STANDARD_PLACEHOLDERS = (
     "TemplateID",
     "TemplateVariables",
     "CampaignID",
+    "Alert",
+    "International",
     "Username",
     "Password",
 )

@@ -17,12 +17,35 @@ SINCH_INDIA_PAYLOAD: dict[str, Any] = {
     "to": "$$To",
     "selfid": "true",
     "msgid": "$$MessageID",
-    "intflag": "false",
-    "alert": "1",
+    "intflag": "$$International",
+    "alert": "$$Alert",
     "text": "$$Body",
     "dpi": "$$EntityID",
     "dtm": "$$TemplateID",
 }
+
+# Sinch India's parameter for shortening the message's links ("1" to shorten).
+SINCH_SHORTEN_KEY = "s"
+# Constants older versions of the preset sent for every message, and the placeholders that
+# now carry each message's own value: a promotional message was flagged transactional.
+SINCH_INDIA_FLAGS = {"alert": ("1", "$$Alert"), "intflag": ("false", "$$International")}
+
+
+def sinch_constant_flags(payload: Any) -> list[str]:
+    """The keys of a Sinch India payload that still hold the old constants."""
+    if not isinstance(payload, dict):
+        return []
+    return [key for key, (old, _) in SINCH_INDIA_FLAGS.items() if payload.get(key) == old]
+
+
+def sinch_flags_fixed(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with each old constant replaced by its per-message placeholder (the
+    order of the keys kept)."""
+    return {
+        key: SINCH_INDIA_FLAGS[key][1] if key in sinch_constant_flags(payload) else value
+        for key, value in payload.items()
+    }
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "sinch_india": {

@@ -117,9 +117,23 @@ _STANDARD_VALUES: dict[str, Callable[[Provider, Renderable], str]] = {
     "MessageID": lambda provider, message: str(message.id),
     "TemplateID": lambda provider, message: message.template_id,
     "CampaignID": lambda provider, message: message.campaign_ref,
+    "Alert": lambda provider, message: _alert(message),
+    # Sinch India's intflag: whether the number is outside India.
+    "International": lambda provider, message: "false" if message.to.startswith("+91") else "true",
     "Username": lambda provider, message: provider.username,
     "Password": lambda provider, message: provider.password,
 }
+
+
+def _alert(message: Renderable) -> str:
+    """Sinch India's alert flag: 0 for promotional messages, 1 for the others.
+
+    A campaign's messages carry it from the campaign's kind, an API message from its DLT
+    template's category or the caller's value; without either it is transactional (1),
+    like every message the API sends.
+    """
+    value = (message.variables or {}).get("Alert")
+    return "1" if value in (None, "") else _as_text(value)
 
 
 def _value(provider: Provider, message: Renderable, name: str) -> str | None:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import lanes, phones, transport, wakeups
+from . import dlt_scrub, lanes, phones, transport, wakeups
 from .bulk import among_ids, check_only, events_insert, instances_insert, message_insert
 from .claims import Claimed, in_sending
 from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
@@ -82,7 +82,7 @@ def message_create(
     """
     new = NewMessage(provider, to, body, template_id, variables or {})
     # The opt-out list is checked by the write itself.
-    errors = messages_errors([new], opt_outs=False).get(0)
+    errors = messages_errors([new], opt_outs=False, dlt=not is_test).get(0)
     if errors:
         raise ValidationError(errors)
     lane_id = lanes.transactional_lane_id(provider_id=provider.pk)
@@ -198,11 +198,13 @@ def _message(
 
 
 def messages_errors(
-    messages: Sequence[NewMessage], *, opt_outs: bool = True
+    messages: Sequence[NewMessage], *, opt_outs: bool = True, dlt: bool = True
 ) -> dict[int, dict[str, list[str]]]:
     """Field errors that stop messages from being queued, by position (none: all may go).
 
-    Opt-outs are looked up in one query for all of them (with `opt_outs`).
+    Opt-outs are looked up in one query for all of them (with `opt_outs`). With `dlt`, a
+    message naming a template of the DLT registry must pass its scrub check (which also
+    sets its $$Alert from the template's category).
     """
     errors: dict[int, dict[str, list[str]]] = {}
     numbers: dict[int, str] = {}
@@ -223,6 +225,10 @@ def messages_errors(
             found["variables"] = [
                 "A value is required for " + ", ".join("$$" + name for name in missing) + "."
             ]
+        if dlt and not found:
+            found.update(
+                dlt_scrub.scrub(body=new.body, template_id=new.template_id, variables=new.variables)
+            )
         if found:
             errors[position] = found
     stopped: set[str] = set()
@@ -603,3 +609,18 @@ def provider_rotate_token(*, provider: Provider) -> str:
     provider.callback_token = new_callback_token()
     provider.save(update_fields=["callback_token", "updated_at"])
     return provider.callback_token
+
+
+# ---------------------------------------------------------------- provider fixes
+
+
+def provider_sinch_flags_fix(*, provider: Provider) -> bool:
+    """Make a Sinch India payload send each message's own `alert` and `intflag`
+    ($$Alert, $$International) instead of the old constants. False if nothing changed."""
+    from .presets import sinch_constant_flags, sinch_flags_fixed
+
+    if provider.kind != Provider.Kind.SINCH_INDIA or not sinch_constant_flags(provider.payload):
+        return False
+    provider.payload = sinch_flags_fixed(provider.payload)
+    provider.save(update_fields=["payload", "updated_at"])
+    return True

@@ -17,11 +17,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
+from dlt.selectors import failure_links
+
+from . import dlt_scrub, selectors, services
 from .forms import ProviderForm, SendTestSmsForm, standard_placeholders
 from .models import Message, Provider
 from .pagination import CappedPaginator
-from .presets import PRESETS
+from .presets import PRESETS, sinch_constant_flags
 from .transport import ERROR_TITLES
 
 MESSAGES_PER_PAGE = 50
@@ -137,8 +139,20 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "test_form": SendTestSmsForm(provider=provider),
             "uses_sandbox": uses_sandbox,
             "sandbox_numbers": selectors.sandbox_test_numbers() if uses_sandbox else [],
+            "constant_flags": sinch_constant_flags(provider.payload)
+            if provider.kind == Provider.Kind.SINCH_INDIA
+            else [],
         },
     )
+
+
+@login_required
+@require_POST
+def provider_sinch_flags_fix(request: HttpRequest, pk: int) -> HttpResponse:
+    provider = get_object_or_404(Provider, pk=pk)
+    if services.provider_sinch_flags_fix(provider=provider):
+        messages.success(request, "The payload now sends each message's own alert and intflag.")
+    return redirect(provider)
 
 
 @login_required
@@ -159,6 +173,15 @@ def provider_test_sms(request: HttpRequest, pk: int) -> JsonResponse:
         return _field_errors(
             {name: [str(error) for error in errors] for name, errors in form.errors.items()}
         )
+    if not data.get("send_anyway"):
+        warnings = dlt_scrub.test_sms_warnings(
+            body=form.cleaned_data["message"],
+            template_id=form.cleaned_data.get("template_id", ""),
+            sender_id=form.variables().get("SenderID", ""),
+        )
+        if warnings:
+            # Nothing is sent yet: the page shows why and offers to send anyway.
+            return JsonResponse({"ok": False, "dlt_warnings": warnings})
     result = services.test_sms_send(
         provider=provider,
         country_code=form.cleaned_data["country_code"],
@@ -232,6 +255,14 @@ def message_detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "message": message,
             "provider": message.provider,
             "error_meaning": selectors.error_meaning(message.error_code),
+            "dlt_links": failure_links(
+                message.error_code,
+                sender_id=str((message.variables or {}).get("SenderID", "")),
+                entity_id=str((message.variables or {}).get("EntityID", "")),
+                template_id=message.template_id,
+            )
+            if message.status == Message.Status.FAILED
+            else [],
             "history": selectors.message_history(message=message),
             "variables": json.dumps(message.variables, indent=2, ensure_ascii=False)
             if message.variables

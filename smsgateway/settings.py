@@ -268,6 +268,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `status`; each set of choices gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "providers.models.Message.Status",
+        "DltHeaderStatusEnum": "dlt.models.Header.Status",
+        "DltTemplateStatusEnum": "dlt.models.Template.Status",
+    },
 }
 
 # Error reports: e-mailed to these addresses (outside DEBUG), with every credential hidden.

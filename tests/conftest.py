@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from dlt import services as dlt_services
+from dlt.models import Category
 from providers.models import Provider
 
 FAKE_ENDPOINT = "https://sms.example.com/send"
@@ -82,4 +84,56 @@ def batch_provider(db):
         batch_enabled=True,
         batch_key="msgs",
         batch_size=1000,
+    )
+
+
+# ---------------------------------------------------------------- a DLT registry
+# One entity with a transactional and a promotional header and a template for each.
+
+
+@pytest.fixture
+def entity(db):
+    return dlt_services.entity_save(name="Acme Retail", entity_id="1201160000000000001")
+
+
+@pytest.fixture
+def other_entity(db):
+    return dlt_services.entity_save(name="Other Co", entity_id="1201160000000000002")
+
+
+@pytest.fixture
+def alert_header(entity):
+    return dlt_services.header_save(
+        sender_id="ACLALT", category=Category.TRANSACTIONAL, entity=entity
+    )
+
+
+@pytest.fixture
+def promo_header(entity):
+    return dlt_services.header_save(
+        sender_id="567890", category=Category.PROMOTIONAL, entity=entity
+    )
+
+
+@pytest.fixture
+def otp_template(entity, alert_header):
+    return dlt_services.template_save(
+        template_id="1207160000000000101",
+        name="OTP",
+        entity=entity,
+        headers=[alert_header],
+        category=Category.TRANSACTIONAL,
+        text="Your OTP is {#numeric#}. Do not share it. - Acme",
+    )
+
+
+@pytest.fixture
+def offer_template(entity, promo_header):
+    return dlt_services.template_save(
+        template_id="1207160000000000202",
+        name="Offer",
+        entity=entity,
+        headers=[promo_header],
+        category=Category.PROMOTIONAL,
+        text="Hi {#alphanumeric#}, {#var#} off today: {#url#} - Acme",
     )

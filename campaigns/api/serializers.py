@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from campaigns import services
+from campaigns import dlt, services
 from campaigns.models import Campaign, Upload, UploadError
 from campaigns.selectors import campaign_stats
 from providers.api.validators import validate_json_text
@@ -103,6 +103,10 @@ class CampaignBaseSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             values["provider"] = stored.provider
         campaign = Campaign(**{**values, **attrs})
+        if "template_id" in attrs:
+            # A template of the DLT registry brings its text, entity and kind.
+            dlt.registry_fill(campaign)
+            attrs.update({n: getattr(campaign, n) for n in ("dlt_template", "entity_id", "kind")})
         errors = services.campaign_errors(campaign)
         if errors:
             raise serializers.ValidationError(errors)

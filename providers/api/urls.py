@@ -13,4 +13,8 @@ router = SimpleRouter()
 router.register("providers", ProviderViewSet, basename="provider")
 router.register("messages", MessageViewSet, basename="message")
 
-urlpatterns = [*router.urls, path("", include("campaigns.api.urls"))]
+urlpatterns = [
+    *router.urls,
+    path("dlt/", include("dlt.api.urls")),
+    path("", include("campaigns.api.urls")),
+]

@@ -23,7 +23,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from providers import phones, services
+from providers import dlt_scrub, phones, services
 from providers.models import Message, Provider
 from providers.process_cache import ProcessCache
 
@@ -50,6 +50,13 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class DltRejected(APIException):
+    """Messages the operators would reject under India's DLT rules: 422 with the reasons."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "dlt_rejected"
 
 
 class IdempotencyKeyReused(APIException):
@@ -198,8 +205,11 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             ),
             400: FIELD_ERRORS,
             422: OpenApiResponse(
-                DetailErrorSerializer,
-                description="The Idempotency-Key was already used for a different request.",
+                description="The Idempotency-Key was already used for a different request "
+                '(`{"detail": …}`), or the message names a template of the DLT registry and '
+                "the operators would reject its text or header: "
+                '`{"dlt": ["variable 1 {#numeric#} \'4 8\' is not digits only"]}` (for a '
+                "list, under each rejected message's position). Nothing is queued.",
             ),
         },
     )
@@ -232,6 +242,8 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 idempotency_key=key,
             )
         except DjangoValidationError as exc:
+            if dlt_scrub.only_dlt(exc.message_dict):
+                raise DltRejected(exc.message_dict) from exc
             raise serializers.ValidationError(exc.message_dict) from exc
         if key and not _same_request(message, new):
             raise IdempotencyKeyReused()
@@ -260,9 +272,10 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 messages=wanted, created_by=request.user, idempotency_key=key
             )
         except services.InvalidMessages as exc:
-            raise serializers.ValidationError(
-                {str(position): errors for position, errors in exc.errors.items()}
-            ) from exc
+            by_position = {str(position): errors for position, errors in exc.errors.items()}
+            if all(dlt_scrub.only_dlt(errors) for errors in exc.errors.values()):
+                raise DltRejected(by_position) from exc
+            raise serializers.ValidationError(by_position) from exc
         if key and (
             len(messages) != len(wanted)
             or not all(_same_request(m, new) for m, new in zip(messages, wanted, strict=True))

@@ -13,6 +13,8 @@
 
   const message = form.querySelector("[name=message]");
   const template = form.querySelector("[name=dlt_template]");
+  const templateId = form.querySelector("[name=template_id]");
+  const senderId = form.querySelector("[name=sender_id]");
   const count = form.querySelector("[data-sms-count]");
   const shown = (name) => count.querySelector(`[data-sms-${name}]`);
 
@@ -58,6 +60,7 @@
     try {
       const { data } = await postJson(previewUrl, {
         message: message.value, dlt_template: template ? template.value : "",
+        template_id: templateId.value, sender_id: senderId.value,
       }, form);
       // An older answer arriving after a newer question is dropped.
       if (mine !== asked || !data || !data.ok) return;
@@ -75,8 +78,58 @@
       timer = window.setTimeout(preview, PREVIEW_DELAY_MS);
     };
     message.addEventListener("input", later);
-    if (template) template.addEventListener("input", later);
+    for (const field of [template, templateId, senderId]) {
+      if (field) field.addEventListener("input", later);
+    }
     preview();
+  }
+
+  /* ---------------------------------------------------------------- DLT registry */
+
+  // Pickers over the registry fill the DLT fields as the server would from the
+  // template id (its text, entity and kind); the fields stay editable.
+  const registryData = document.getElementById("dlt-registry");
+  const headerPicker = form.querySelector("[data-dlt-header]");
+  const templatePicker = form.querySelector("[data-dlt-template]");
+  if (registryData && headerPicker && templatePicker) {
+    const registry = JSON.parse(registryData.textContent);
+    const byId = new Map(registry.templates.map((t) => [t.template_id, t]));
+    const changed = (field) => field.dispatchEvent(new Event("input", { bubbles: true }));
+
+    const filterTemplates = () => {
+      const header = headerPicker.value;
+      for (const option of templatePicker.options) {
+        const entry = byId.get(option.value);
+        option.hidden = Boolean(entry && header && entry.headers.length
+          && !entry.headers.includes(header));
+      }
+      const chosen = byId.get(templatePicker.value);
+      if (chosen && header && chosen.headers.length && !chosen.headers.includes(header)) {
+        templatePicker.value = "";
+      }
+    };
+    headerPicker.addEventListener("change", () => {
+      if (headerPicker.value) {
+        senderId.value = headerPicker.value;
+        changed(senderId);
+      }
+      filterTemplates();
+    });
+    templatePicker.addEventListener("change", () => {
+      const chosen = byId.get(templatePicker.value);
+      if (!chosen) return;
+      templateId.value = chosen.template_id;
+      if (template) { template.value = chosen.text; changed(template); }
+      const entity = form.querySelector("[name=entity_id]");
+      if (entity) entity.value = chosen.entity_id;
+      const kind = form.querySelector(`[name=kind][value="${chosen.kind}"]`);
+      if (kind && !kind.checked) {
+        kind.checked = true;
+        kind.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      changed(templateId);
+    });
+    filterTemplates();
   }
 
   /* ---------------------------------------------------------------- provider fields */

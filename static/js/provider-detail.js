@@ -150,6 +150,26 @@
     }
   }
 
+  // The DLT scrub check found what an operator would reject: nothing was sent. The
+  // user may fix the message or send it anyway (a test may be meant to fail).
+  function showDltWarning(warnings, body) {
+    if (poller) poller.stop();
+    const again = el("button", { class: "btn btn--sm", type: "button", "data-send-anyway": true },
+      "Send anyway");
+    again.addEventListener("click", () => send({ ...body, send_anyway: "1" }));
+    result.className = "test-result test-result--warning";
+    result.replaceChildren(
+      el("div", { class: "test-result__head" },
+        el("span", { class: "test-result__icon", "aria-hidden": "true" }, "!"),
+        el("div", {},
+          el("p", { class: "test-result__title", "data-result-title": true },
+            "Operators would reject this under India's DLT rules"),
+          el("ul", { class: "test-result__detail", "data-dlt-warnings": true },
+            ...warnings.map((text) => el("li", {}, text))))),
+      el("div", { class: "test-result__body" }, again));
+    result.hidden = false;
+  }
+
   /* ---------------------------------------------------------------- sending */
 
   function busy(on) {
@@ -158,13 +178,17 @@
     button.replaceChildren(...(on ? [el("span", { class: "spinner", "aria-hidden": "true" }), "Sending…"] : buttonContent));
   }
 
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    clearErrors();
     const body = {};
     for (const [name, value] of new FormData(form)) {
       if (name !== "csrfmiddlewaretoken") body[name] = value;
     }
+    send(body);
+  });
+
+  async function send(body) {
+    clearErrors();
     busy(true);
     try {
       const { status, data } = await postJson(form.action, body, form);
@@ -174,6 +198,8 @@
           : `The server answered HTTP ${status} without a result. Reload the page and try again.`] });
       } else if (data.errors) {
         showErrors(data.errors);
+      } else if (data.dlt_warnings) {
+        showDltWarning(data.dlt_warnings, body);
       } else {
         showResult(data);
       }
@@ -182,7 +208,7 @@
     } finally {
       busy(false);
     }
-  });
+  }
 
   /* ---------------------------------------------------------------- helpers */
 

@@ -221,7 +221,8 @@ def test_a_marketer_creates_uploads_launches_and_watches_a_campaign_complete(
     expect(preview.nth(1)).to_contain_text("Hi Bo, your order ships today.")
     page.get_by_label("Registered template text").fill("Hi {#var#}, your order has shipped.")
     expect(preview.first.locator(".preview-item__error")).to_have_text(
-        "The message does not match the registered DLT template."
+        "The message does not match the registered template: the template's text "
+        "', your order has shipped.' is not in the message."
     )
     page.get_by_role("link", name="Cancel").click()
     expect(page.locator("[data-live=badge]")).to_have_text("Draft")

@@ -565,9 +565,14 @@ def test_the_preview_personalises_the_first_rows_and_names_their_problems(client
         "encoding": "UCS-2",
         "characters": 19,
         "parts": 1,
+        "variables": [
+            {"tag": "var", "value": "Asha", "ok": True, "error": ""},
+            {"tag": "var", "value": "A1", "ok": True, "error": ""},
+        ],
     }
     assert rows[1]["error"] == "No value for {{name}} and no default."
-    assert rows[2]["error"].startswith("Variable 2 of the DLT template is 31 characters")
+    assert rows[2]["error"].startswith("variable 2 {#var#} '")
+    assert rows[2]["error"].endswith("' is 31 characters; at most 30 are allowed")
 
 
 def test_the_preview_wants_a_json_object(client, draft):

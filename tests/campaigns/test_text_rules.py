@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.dlt import sender_id_error, template_mismatch
 from campaigns.personalisation import MissingField, field_names, personalise
 from campaigns.sms_length import sms_length
+from dlt.check import free_text_check
+from dlt.rules import sender_id_error
 
 
 @pytest.mark.parametrize(
@@ -49,19 +50,23 @@ TEMPLATE = "Dear {#var#}, your OTP is {#var#}. Do not share it. - ACME"
 
 
 def test_dlt_template_matches_rendered_text():
-    assert (
-        template_mismatch(TEMPLATE, "Dear Asha, your OTP is 1234. Do not share it. - ACME") is None
-    )
+    assert free_text_check(TEMPLATE, "Dear Asha, your OTP is 1234. Do not share it. - ACME").ok
 
 
 def test_dlt_template_mismatch_is_explained():
-    assert "does not match" in template_mismatch(TEMPLATE, "Hello Asha, your OTP is 1234.")
+    result = free_text_check(TEMPLATE, "Hello Asha, your OTP is 1234.")
+    assert result.errors == [
+        "The message does not match the registered template: "
+        "the template's text 'Dear' is not in the message."
+    ]
 
 
 def test_dlt_variables_are_limited_to_30_characters():
     long_name = "A" * 31
-    error = template_mismatch(TEMPLATE, f"Dear {long_name}, your OTP is 1. Do not share it. - ACME")
-    assert "Variable 1" in error and "31 characters" in error
+    result = free_text_check(TEMPLATE, f"Dear {long_name}, your OTP is 1. Do not share it. - ACME")
+    assert result.errors == [
+        f"variable 1 {{#var#}} '{long_name}' is 31 characters; at most 30 are allowed"
+    ]
 
 
 @pytest.mark.parametrize(

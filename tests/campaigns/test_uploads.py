@@ -102,7 +102,7 @@ def test_launch_names_the_rows_whose_text_fails(generic_provider):
         ),
     )
     problems = services.launch_problems(campaign)
-    assert [(p.row, p.error.split(" ")[0]) for p in problems] == [(3, "No"), (4, "Variable")]
+    assert [(p.row, p.error.split(" ")[0]) for p in problems] == [(3, "No"), (4, "variable")]
     with pytest.raises(services.LaunchRefused) as refused:
         services.campaign_launch(campaign=campaign)
     assert refused.value.reasons[0].startswith("Row 3 (+919876500002): No value for {{name}}")

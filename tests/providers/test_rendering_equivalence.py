@@ -94,6 +94,8 @@ def reference_values(provider, message):
             "MessageID": str(message.id),
             "TemplateID": message.template_id,
             "CampaignID": message.campaign_ref,
+            "Alert": reference_as_text((message.variables or {}).get("Alert") or "1"),
+            "International": "false" if message.to.startswith("+91") else "true",
             "Username": provider.username,
             "Password": provider.password,
         }
@@ -198,7 +200,17 @@ def reference_header(value):
 
 # --- Generated inputs ---------------------------------------------------------------
 
-STANDARD = ["To", "Body", "MessageID", "TemplateID", "CampaignID", "Username", "Password"]
+STANDARD = [
+    "To",
+    "Body",
+    "MessageID",
+    "TemplateID",
+    "CampaignID",
+    "Alert",
+    "International",
+    "Username",
+    "Password",
+]
 CUSTOM = ["SenderID", "EntityID", "AppID", "Name_1", "TemplateVariables", "x"]
 UNKNOWN = ["Nope", "Bodyx", "To2"]
 

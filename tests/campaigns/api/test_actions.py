@@ -66,8 +66,8 @@ def test_launch_is_refused_naming_the_row_whose_text_breaks_the_dlt_template(api
     assert response.status_code == 400
     assert response.json() == {
         "errors": [
-            f"Row 3 (+919876500002): Variable 1 of the DLT template is 35 characters "
-            f"({long_name!r}); at most 30 are allowed."
+            f"Row 3 (+919876500002): variable 1 {{#var#}} '{long_name}' is 35 characters; "
+            "at most 30 are allowed"
         ]
     }
     draft.refresh_from_db()

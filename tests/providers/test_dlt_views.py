@@ -1,0 +1,136 @@
+"""The provider pages and India's DLT: the test SMS warning, the Sinch India flags, the
+link from a DLT failure to the registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+from django.test import Client
+from django.urls import reverse
+
+from providers.models import Message, Provider
+from providers.presets import PRESETS
+from tests.conftest import FAKE_ENDPOINT
+from tests.providers.test_dashboard_views import valid_form
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def send_test(client, provider, **fields):
+    data = {
+        "country_code": "91",
+        "mobile": "98765 43210",
+        "message": "Your OTP is 48 29. Do not share it. - Acme",
+        "template_id": "1207160000000000101",
+        "var_AppID": "app",
+        "var_SenderID": "ACLALT",
+        "var_EntityID": "1201160000000000001",
+        **fields,
+    }
+    return client.post(
+        reverse("provider_test_sms", args=[provider.pk]),
+        json.dumps(data),
+        content_type="application/json",
+    )
+
+
+def test_the_test_sms_warns_of_a_dlt_rejection_and_sends_nothing(
+    client, sinch_provider, otp_template
+):
+    answer = send_test(client, sinch_provider)
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "ok": False,
+        "dlt_warnings": ["variable 1 {#numeric#} '48 29' is not digits only"],
+    }
+    assert not Message.objects.exists()
+
+
+def test_the_user_can_send_the_test_sms_past_the_warning(client, sinch_provider, otp_template):
+    with responses.RequestsMock() as provider_api:
+        provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
+        answer = send_test(client, sinch_provider, send_anyway="1")
+    assert answer.json()["ok"] is True
+    assert Message.objects.get().is_test
+
+
+def test_without_a_registry_the_test_sms_goes_out_as_today(client, sinch_provider):
+    with responses.RequestsMock() as provider_api:
+        provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
+        assert send_test(client, sinch_provider).json()["ok"] is True
+
+
+def test_an_old_sinch_payload_shows_a_warning_with_a_one_click_fix(client, sinch_provider):
+    payload = {**sinch_provider.payload, "alert": "1", "intflag": "false"}
+    Provider.objects.filter(pk=sinch_provider.pk).update(payload=payload)
+    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    assert "This payload sends the same DLT flags with every message." in page
+    client.post(reverse("provider_sinch_flags_fix", args=[sinch_provider.pk]))
+    sinch_provider.refresh_from_db()
+    assert sinch_provider.payload["alert"] == "$$Alert"
+    assert sinch_provider.payload["intflag"] == "$$International"
+    assert list(sinch_provider.payload) == list(payload)  # the keys keep their order
+    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    assert "same DLT flags" not in page
+
+
+def test_the_sinch_preset_sends_each_messages_flags():
+    assert PRESETS["sinch_india"]["payload"]["alert"] == "$$Alert"
+    assert PRESETS["sinch_india"]["payload"]["intflag"] == "$$International"
+
+
+def test_sinch_link_shortening_is_an_option_of_the_form(client):
+    payload = dict(PRESETS["sinch_india"]["payload"])
+    credentials = {"username": "acme", "password": "secret-1"}
+    form = valid_form(
+        kind="sinch_india",
+        nickname="Sinch",
+        payload=json.dumps(payload),
+        shorten_urls="on",
+        **credentials,
+    )
+    answer = client.post(reverse("provider_create") + "?preset=sinch_india", form)
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    provider = Provider.objects.get(nickname="Sinch")
+    assert provider.payload["s"] == "1"
+    form = valid_form(
+        nickname="Sinch", payload=json.dumps(provider.payload), header_value=[""], header_name=[""]
+    )
+    answer = client.post(reverse("provider_edit", args=[provider.pk]), form)
+    assert answer.status_code == 302
+    provider.refresh_from_db()
+    assert "s" not in provider.payload
+
+
+@pytest.mark.parametrize(
+    "code, label",
+    [
+        ("906", "Header ACLALT"),
+        ("907", "Entity Acme Retail"),
+        ("908", "Template OTP"),
+        ("920", "Whitelist of Acme Retail"),
+    ],
+)
+def test_a_dlt_failure_links_to_what_its_code_names(
+    client, generic_provider, otp_template, code, label
+):
+    message = Message.objects.create(
+        provider=generic_provider,
+        to="+919876543210",
+        template_id=otp_template.template_id,
+        variables={"SenderID": "ACLALT", "EntityID": "1201160000000000001"},
+        status=Message.Status.FAILED,
+        error_code=code,
+    )
+    page = client.get(reverse("message_detail", args=[message.pk])).content.decode()
+    assert "In the DLT registry:" in page
+    assert label in page
