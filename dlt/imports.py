@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -28,6 +29,9 @@ from . import rules, services
 from .models import Category, Entity, Header, Template, WhitelistEntry
 
 MAX_ROWS = 50_000
+# Rows written per transaction: short enough that the workers never wait long for the
+# database, long enough that commits cost little.
+COMMIT_ROWS = 200
 SNIFF_BYTES = 64 * 1024
 # openpyxl holds a workbook's shared strings in memory even when it streams the rows:
 # refuse a workbook that would unpack to more than this.
@@ -212,21 +216,28 @@ def import_file(
         )
     result = ImportResult(kind=kind, columns={f: headings[i] for f, i in chosen.items()})
     import_row = _IMPORTERS[kind]
-    for number, values in table.data_rows(heading_row):
-        result.rows_total += 1
-        try:
-            row = _row_fields(kind, values, chosen, headings, strict_width=not table.is_xlsx)
-            with transaction.atomic():
-                created = import_row(row, entity)
-        except ValidationError as exc:
-            result.rows_rejected += 1
-            result.errors.append({"row": number, "error": _error_text(exc)})
-            continue
-        result.rows_accepted += 1
-        if created:
-            result.created += 1
-        else:
-            result.updated += 1
+    rows = table.data_rows(heading_row)
+    while chunk := list(itertools.islice(rows, COMMIT_ROWS)):
+        # One commit per chunk, not per row (a commit is most of a row's cost on SQLite);
+        # each row in a savepoint of its own, so a rejected row leaves nothing behind.
+        with transaction.atomic():
+            for number, values in chunk:
+                result.rows_total += 1
+                try:
+                    row = _row_fields(
+                        kind, values, chosen, headings, strict_width=not table.is_xlsx
+                    )
+                    with transaction.atomic():
+                        created = import_row(row, entity)
+                except ValidationError as exc:
+                    result.rows_rejected += 1
+                    result.errors.append({"row": number, "error": _error_text(exc)})
+                    continue
+                result.rows_accepted += 1
+                if created:
+                    result.created += 1
+                else:
+                    result.updated += 1
     return result
 
 

@@ -26,6 +26,16 @@ def test_the_schema_describes_every_endpoint(client, db):
         "/api/v1/campaigns/{campaign_id}/uploads/",
         "/api/v1/campaigns/{campaign_id}/uploads/{id}/",
         "/api/v1/campaigns/{campaign_id}/uploads/{id}/errors.csv",
+        "/api/v1/dlt/entities/",
+        "/api/v1/dlt/entities/{id}/",
+        "/api/v1/dlt/headers/",
+        "/api/v1/dlt/headers/{id}/",
+        "/api/v1/dlt/templates/",
+        "/api/v1/dlt/templates/{id}/",
+        "/api/v1/dlt/whitelist/",
+        "/api/v1/dlt/whitelist/{id}/",
+        "/api/v1/dlt/imports/",
+        "/api/v1/dlt/check/",
     }
 
 
