@@ -246,6 +246,12 @@ class ProviderTestSmsResultSerializer(serializers.Serializer):
     response = serializers.CharField(help_text="The provider's answer, secrets masked.")
     error = serializers.CharField()
     error_kind = serializers.CharField(help_text="e.g. auth_rejected, timeout, connection_error.")
+    dlt_warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Why the operators would reject the text under India's DLT rules (the "
+        "test SMS is sent all the same); empty when the DLT registry has nothing against it.",
+    )
 
 
 class MessageEventSerializer(serializers.ModelSerializer):

@@ -126,20 +126,27 @@ class ProviderViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        variables = data.get("variables") or {}
+        # Sent all the same (a test may be meant to fail), with what DLT scrubbing would say.
+        warnings = dlt_scrub.test_sms_warnings(
+            body=data["message"],
+            template_id=data.get("template_id", ""),
+            sender_id=str(variables.get("SenderID", "")),
+        )
         result = services.test_sms_send(
             provider=provider,
             country_code=data["country_code"],
             mobile=data["mobile"],
             message=data["message"],
             template_id=data.get("template_id", ""),
-            variables=data.get("variables") or {},
+            variables=variables,
             user=request.user,
         )
         if result.errors:
             raise serializers.ValidationError(
                 {TEST_SMS_FIELDS.get(name, name): errors for name, errors in result.errors.items()}
             )
-        return Response(ProviderTestSmsResultSerializer(result).data)
+        return Response({**ProviderTestSmsResultSerializer(result).data, "dlt_warnings": warnings})
 
 
 @extend_schema(tags=["messages"])

@@ -134,3 +134,26 @@ def test_a_dlt_failure_links_to_what_its_code_names(
     page = client.get(reverse("message_detail", args=[message.pk])).content.decode()
     assert "In the DLT registry:" in page
     assert label in page
+
+
+def test_the_api_test_sms_is_sent_with_its_dlt_warnings(user, sinch_provider, otp_template):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    with responses.RequestsMock() as provider_api:
+        provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
+        answer = api.post(
+            f"/api/v1/providers/{sinch_provider.pk}/test-sms/",
+            {
+                "country_code": "91",
+                "mobile": "9876543210",
+                "message": "Your OTP is 48 29. Do not share it. - Acme",
+                "template_id": otp_template.template_id,
+                "variables": {"AppID": "a", "SenderID": "ACLALT", "EntityID": "1"},
+            },
+            format="json",
+        )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["ok"] is True
+    assert answer.json()["dlt_warnings"] == ["variable 1 {#numeric#} '48 29' is not digits only"]
