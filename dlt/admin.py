@@ -1,9 +1,9 @@
 """Django admin for the DLT registry: entities, headers, templates and whitelist.
 
-Writes go through `dlt.services`, as the dashboard's forms and the import do: each
-admin form asks the service's `*_errors` for the reasons a record is refused (shown
-beside their fields), and `save_model` saves through the `*_save` service, which also
-sets a template's or whitelist entry's headers.
+Writes go through `dlt.services`, as the dashboard's forms, the API and the import do:
+each admin form asks `record_errors` for the reasons a record is refused (shown beside
+their fields), and `save_model` saves through `record_save`, which also sets a template's
+or whitelist entry's headers.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from .models import Entity, Header, Template, WhitelistEntry
 
 
 class ServiceAdminForm(forms.ModelForm):
-    """A model form whose rules are the service's."""
-
-    def service_errors(self, cleaned: dict[str, Any]) -> dict[str, list[str]]:
-        return {}
+    """A model form whose rules are the service's (dlt.services.record_errors)."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        for name, messages in self.service_errors(cleaned).items():
+        record = self.instance if self.instance.pk else None
+        errors = services.record_errors(model=self._meta.model, record=record, values=cleaned)
+        for name, messages in errors.items():
             # A field that could not even be parsed already says why.
             if name in self.errors:
                 continue
@@ -37,6 +36,9 @@ class ServiceAdminForm(forms.ModelForm):
 
 
 class ServiceAdmin(admin.ModelAdmin):
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        services.record_save(model=type(obj), record=obj, values=form.cleaned_data)
+
     def delete_model(self, request: HttpRequest, obj: Model) -> None:
         services.record_delete(record=obj)
 
@@ -50,20 +52,17 @@ class ServiceAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------- entities
 
 
+class EntityAdminForm(ServiceAdminForm):
+    class Meta:
+        model = Entity
+        fields = services.record_fields(Entity)
+
+
 @admin.register(Entity)
 class EntityAdmin(ServiceAdmin):
+    form = EntityAdminForm
     list_display = ("name", "entity_id", "tm_chain_id", "updated_at")
     search_fields = ("name", "entity_id", "tm_chain_id")
-    fields = ("name", "entity_id", "tm_chain_id")
-
-    def save_model(self, request: HttpRequest, obj: Entity, form: Any, change: bool) -> None:
-        data = form.cleaned_data
-        services.entity_save(
-            entity=obj,
-            name=data["name"],
-            entity_id=data["entity_id"],
-            tm_chain_id=data.get("tm_chain_id") or "",
-        )
 
 
 # ---------------------------------------------------------------- headers
@@ -72,18 +71,7 @@ class EntityAdmin(ServiceAdmin):
 class HeaderAdminForm(ServiceAdminForm):
     class Meta:
         model = Header
-        fields = ("sender_id", "category", "entity", "status")
-
-    def clean_sender_id(self) -> str:
-        return str(self.cleaned_data["sender_id"]).strip().upper()
-
-    def service_errors(self, cleaned: dict[str, Any]) -> dict[str, list[str]]:
-        return services.header_errors(
-            header=self.instance,
-            sender_id=cleaned.get("sender_id", ""),
-            category=cleaned.get("category", ""),
-            entity=cleaned.get("entity"),
-        )
+        fields = services.record_fields(Header)
 
 
 @admin.register(Header)
@@ -95,16 +83,6 @@ class HeaderAdmin(ServiceAdmin):
     search_fields = ("sender_id", "entity__name", "entity__entity_id")
     readonly_fields = ("last_used_at",)
 
-    def save_model(self, request: HttpRequest, obj: Header, form: Any, change: bool) -> None:
-        data = form.cleaned_data
-        services.header_save(
-            header=obj,
-            sender_id=data["sender_id"],
-            category=data["category"],
-            entity=data["entity"],
-            status=data["status"],
-        )
-
 
 # ---------------------------------------------------------------- templates
 
@@ -112,26 +90,7 @@ class HeaderAdmin(ServiceAdmin):
 class TemplateAdminForm(ServiceAdminForm):
     class Meta:
         model = Template
-        fields = (
-            "template_id",
-            "name",
-            "entity",
-            "headers",
-            "category",
-            "content_type",
-            "text",
-            "status",
-        )
-
-    def service_errors(self, cleaned: dict[str, Any]) -> dict[str, list[str]]:
-        return services.template_errors(
-            template=self.instance,
-            template_id=cleaned.get("template_id", ""),
-            entity=cleaned.get("entity"),
-            headers=list(cleaned.get("headers") or []),
-            category=cleaned.get("category", ""),
-            text=cleaned.get("text", ""),
-        )
+        fields = services.record_fields(Template)
 
 
 @admin.register(Template)
@@ -142,20 +101,6 @@ class TemplateAdmin(ServiceAdmin):
     list_select_related = ("entity",)
     search_fields = ("template_id", "name", "text", "headers__sender_id")
 
-    def save_model(self, request: HttpRequest, obj: Template, form: Any, change: bool) -> None:
-        data = form.cleaned_data
-        services.template_save(
-            template=obj,
-            template_id=data["template_id"],
-            name=data.get("name") or "",
-            entity=data["entity"],
-            headers=data["headers"],
-            category=data["category"],
-            content_type=data["content_type"],
-            text=data["text"],
-            status=data["status"],
-        )
-
 
 # ---------------------------------------------------------------- whitelist
 
@@ -163,16 +108,7 @@ class TemplateAdmin(ServiceAdmin):
 class WhitelistAdminForm(ServiceAdminForm):
     class Meta:
         model = WhitelistEntry
-        fields = ("kind", "value", "dynamic", "entity", "headers")
-
-    def service_errors(self, cleaned: dict[str, Any]) -> dict[str, list[str]]:
-        return services.whitelist_errors(
-            entry=self.instance,
-            kind=cleaned.get("kind", ""),
-            value=str(cleaned.get("value", "")).strip(),
-            entity=cleaned.get("entity"),
-            headers=list(cleaned.get("headers") or []),
-        )
+        fields = services.record_fields(WhitelistEntry)
 
 
 @admin.register(WhitelistEntry)
@@ -182,16 +118,3 @@ class WhitelistEntryAdmin(ServiceAdmin):
     list_filter = ("kind", "dynamic", "entity")
     list_select_related = ("entity",)
     search_fields = ("value", "entity__name", "entity__entity_id", "headers__sender_id")
-
-    def save_model(
-        self, request: HttpRequest, obj: WhitelistEntry, form: Any, change: bool
-    ) -> None:
-        data = form.cleaned_data
-        services.whitelist_save(
-            entry=obj,
-            kind=data["kind"],
-            value=data["value"],
-            dynamic=data.get("dynamic", False),
-            entity=data["entity"],
-            headers=data["headers"],
-        )

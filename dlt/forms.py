@@ -38,7 +38,10 @@ def _headers() -> QuerySet[Header]:
 
 
 class RegistryForm(forms.Form):
-    """A form for one kind of registry record; `save()` writes it through its service."""
+    """A form for one kind of registry record: the service's reasons beside the fields,
+    and `save()` writes it through the service (dlt.services.record_save)."""
+
+    model: type[Model]
 
     def __init__(self, data: Any = None, *, instance: Any = None) -> None:
         self.instance = instance
@@ -46,6 +49,13 @@ class RegistryForm(forms.Form):
 
     def initial_from(self, instance: Any) -> dict[str, Any]:
         return {name: getattr(instance, name) for name in self.base_fields}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self.add_service_errors(
+            services.record_errors(model=self.model, record=self.instance, values=cleaned)
+        )
+        return cleaned
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         for name, messages in errors.items():
@@ -68,10 +78,14 @@ class RegistryForm(forms.Form):
             return None
 
     def service_save(self) -> Any:
-        raise NotImplementedError
+        return services.record_save(
+            model=self.model, record=self.instance, values=self.cleaned_data
+        )
 
 
 class EntityForm(RegistryForm):
+    model = Entity
+
     name = forms.CharField(
         max_length=200,
         required=False,
@@ -92,17 +106,10 @@ class EntityForm(RegistryForm):
         help_text="The PE–TM chain declared on the DLT portal; some aggregators ask for it.",
     )
 
-    def service_save(self) -> Entity:
-        data = self.cleaned_data
-        return services.entity_save(
-            entity=self.instance,
-            name=data["name"],
-            entity_id=data["entity_id"],
-            tm_chain_id=data["tm_chain_id"],
-        )
-
 
 class HeaderForm(RegistryForm):
+    model = Header
+
     sender_id = forms.CharField(
         max_length=11,
         label="Sender id",
@@ -121,34 +128,10 @@ class HeaderForm(RegistryForm):
         choices=Header.Status.choices, initial=Header.Status.ACTIVE, widget=forms.RadioSelect
     )
 
-    def clean_sender_id(self) -> str:
-        # Stored and compared in capitals, as the operators list headers.
-        return str(self.cleaned_data["sender_id"]).upper()
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self.add_service_errors(
-            services.header_errors(
-                header=self.instance,
-                sender_id=cleaned.get("sender_id", ""),
-                category=cleaned.get("category", ""),
-                entity=cleaned.get("entity"),
-            )
-        )
-        return cleaned
-
-    def service_save(self) -> Header:
-        data = self.cleaned_data
-        return services.header_save(
-            header=self.instance,
-            sender_id=data["sender_id"],
-            category=data["category"],
-            entity=data["entity"],
-            status=data["status"],
-        )
-
 
 class TemplateForm(RegistryForm):
+    model = Template
+
     template_id = forms.CharField(
         max_length=64,
         label="Template id",
@@ -191,36 +174,10 @@ class TemplateForm(RegistryForm):
         initial["headers"] = list(instance.headers.all())
         return initial
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self.add_service_errors(
-            services.template_errors(
-                template=self.instance,
-                template_id=cleaned.get("template_id", ""),
-                entity=cleaned.get("entity"),
-                headers=list(cleaned.get("headers") or []),
-                category=cleaned.get("category", ""),
-                text=cleaned.get("text", ""),
-            )
-        )
-        return cleaned
-
-    def service_save(self) -> Template:
-        data = self.cleaned_data
-        return services.template_save(
-            template=self.instance,
-            template_id=data["template_id"],
-            name=data["name"],
-            entity=data["entity"],
-            headers=data["headers"],
-            category=data["category"],
-            content_type=data["content_type"],
-            text=data["text"],
-            status=data["status"],
-        )
-
 
 class WhitelistForm(RegistryForm):
+    model = WhitelistEntry
+
     kind = forms.ChoiceField(
         choices=WhitelistEntry.Kind.choices,
         initial=WhitelistEntry.Kind.URL,
@@ -251,30 +208,6 @@ class WhitelistForm(RegistryForm):
         initial = super().initial_from(instance)
         initial["headers"] = list(instance.headers.all())
         return initial
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self.add_service_errors(
-            services.whitelist_errors(
-                entry=self.instance,
-                kind=cleaned.get("kind", ""),
-                value=cleaned.get("value", ""),
-                entity=cleaned.get("entity"),
-                headers=list(cleaned.get("headers") or []),
-            )
-        )
-        return cleaned
-
-    def service_save(self) -> WhitelistEntry:
-        data = self.cleaned_data
-        return services.whitelist_save(
-            entry=self.instance,
-            kind=data["kind"],
-            value=data["value"],
-            dynamic=data["dynamic"],
-            entity=data["entity"],
-            headers=data["headers"],
-        )
 
 
 # ---------------------------------------------------------------- import

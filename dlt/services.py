@@ -3,9 +3,10 @@ parse their input and call these; each raises ValidationError with the field's r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -32,17 +33,22 @@ def _raise(errors: dict[str, list[str]]) -> None:
 # ---------------------------------------------------------------- entity
 
 
-def entity_save(
-    *, entity: Entity | None = None, entity_id: str, name: str = "", tm_chain_id: str = ""
-) -> Entity:
-    entity = entity or Entity()
+def entity_errors(*, entity: Entity | None, entity_id: str) -> dict[str, list[str]]:
     entity_id = entity_id.strip()
     errors: dict[str, list[str]] = {}
     if not entity_id:
         errors["entity_id"] = ["Enter the PE id from the DLT portal."]
     elif _others(Entity.objects.filter(entity_id=entity_id), entity).exists():
         errors["entity_id"] = [f"Entity {entity_id} is already registered."]
-    _raise(errors)
+    return errors
+
+
+def entity_save(
+    *, entity: Entity | None = None, entity_id: str, name: str = "", tm_chain_id: str = ""
+) -> Entity:
+    entity_id = entity_id.strip()
+    _raise(entity_errors(entity=entity, entity_id=entity_id))
+    entity = entity or Entity()
     entity.name = name.strip() or entity_id
     entity.entity_id = entity_id
     entity.tm_chain_id = tm_chain_id.strip()
@@ -106,6 +112,7 @@ def template_errors(
     text: str,
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
+    template_id = template_id.strip()
     if not template_id:
         errors["template_id"] = ["Enter the template id from the DLT portal."]
     elif _others(Template.objects.filter(template_id=template_id), template).exists():
@@ -224,6 +231,80 @@ def whitelist_save(
         entry.save()
         entry.headers.set(headers)
     return entry
+
+
+# ---------------------------------------------------------------- any record
+
+
+@dataclass(frozen=True)
+class _Write:
+    """How one kind of record is checked and saved: the argument its instance goes in,
+    and the fields the save (and the check) take."""
+
+    errors: Callable[..., dict[str, list[str]]]
+    save: Callable[..., Any]
+    record: str
+    fields: tuple[str, ...]
+    checked: tuple[str, ...]
+
+
+_WRITES: dict[type[Model], _Write] = {
+    Entity: _Write(
+        entity_errors, entity_save, "entity", ("name", "entity_id", "tm_chain_id"), ("entity_id",)
+    ),
+    Header: _Write(
+        header_errors,
+        header_save,
+        "header",
+        ("sender_id", "category", "entity", "status"),
+        ("sender_id", "category", "entity"),
+    ),
+    Template: _Write(
+        template_errors,
+        template_save,
+        "template",
+        ("template_id", "name", "entity", "headers", "category", "content_type", "text", "status"),
+        ("template_id", "entity", "headers", "category", "text"),
+    ),
+    WhitelistEntry: _Write(
+        whitelist_errors,
+        whitelist_save,
+        "entry",
+        ("kind", "value", "dynamic", "entity", "headers"),
+        ("kind", "value", "entity", "headers"),
+    ),
+}
+# What a field is when the input leaves it out (the save functions' own defaults aside).
+_BLANK: dict[str, Any] = {"entity": None, "headers": [], "dynamic": False}
+
+
+def _values(names: tuple[str, ...], values: Mapping[str, Any]) -> dict[str, Any]:
+    found = {name: values.get(name, _BLANK.get(name, "")) for name in names}
+    if "headers" in found:
+        found["headers"] = list(found["headers"] or [])
+    return found
+
+
+def record_fields(model: type[Model]) -> tuple[str, ...]:
+    """The fields a user writes of a record of `model` (forms, admin and API edit these)."""
+    return _WRITES[model].fields
+
+
+def record_errors(
+    *, model: type[Model], record: Model | None, values: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """Why a record of `model` with these field values would be refused (the dashboard's
+    form and the admin show each reason beside its field before saving)."""
+    write = _WRITES[model]
+    return write.errors(**{write.record: record}, **_values(write.checked, values))
+
+
+def record_save(*, model: type[Model], record: Model | None, values: Mapping[str, Any]) -> Any:
+    """Create (`record` None or unsaved) or update a record of `model` through its service;
+    raises ValidationError with the field's reason."""
+    write = _WRITES[model]
+    given = {name: values[name] for name in write.fields if name in values}
+    return write.save(**{write.record: record}, **_values(tuple(given), given))
 
 
 # ---------------------------------------------------------------- delete

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,23 +12,14 @@ from dlt import services
 from dlt.models import Entity, Header, Template, WhitelistEntry
 
 
-def _saved(save: Callable[..., Model], **values: Any) -> Any:
-    try:
-        return save(**values)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.message_dict) from exc
-
-
 class _ServiceSerializer(serializers.ModelSerializer):
-    """A registry record whose create and update call its service with every field."""
-
-    save_with: Callable[..., Model]
-    instance_arg: str
+    """A registry record whose create and update go through dlt.services.record_save
+    with every field (those a PATCH leaves out as stored)."""
 
     def _values(self, validated: dict[str, Any]) -> dict[str, Any]:
         instance = self.instance
         values: dict[str, Any] = {}
-        for name in self.Meta.writable:  # type: ignore[attr-defined]
+        for name in services.record_fields(self.Meta.model):
             if name in validated:
                 values[name] = validated[name]
             elif instance is not None:
@@ -37,28 +27,29 @@ class _ServiceSerializer(serializers.ModelSerializer):
                 values[name] = list(current.all()) if name == "headers" else current
         return values
 
+    def _save(self, record: Model | None, validated: dict[str, Any]) -> Any:
+        try:
+            return services.record_save(
+                model=self.Meta.model, record=record, values=self._values(validated)
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+
     def create(self, validated_data: dict[str, Any]) -> Any:
-        return _saved(type(self).save_with, **self._values(validated_data))
+        return self._save(None, validated_data)
 
     def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
-        values = self._values(validated_data)
-        return _saved(type(self).save_with, **{self.instance_arg: instance}, **values)
+        return self._save(instance, validated_data)
 
 
 class EntitySerializer(_ServiceSerializer):
-    save_with = staticmethod(services.entity_save)
-    instance_arg = "entity"
-
     class Meta:
         model = Entity
         fields = ["id", "name", "entity_id", "tm_chain_id", "created_at", "updated_at"]
-        writable = ["name", "entity_id", "tm_chain_id"]
         extra_kwargs = {"name": {"required": False}, "entity_id": {"validators": []}}
 
 
 class HeaderSerializer(_ServiceSerializer):
-    save_with = staticmethod(services.header_save)
-    instance_arg = "header"
     entity = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all())
 
     class Meta:
@@ -73,15 +64,12 @@ class HeaderSerializer(_ServiceSerializer):
             "created_at",
             "updated_at",
         ]
-        writable = ["sender_id", "category", "entity", "status"]
         read_only_fields = ["last_used_at"]
         # Uniqueness is the service's rule, with its message, on every path.
         extra_kwargs: dict[str, dict[str, Any]] = {"sender_id": {"validators": []}}
 
 
 class TemplateSerializer(_ServiceSerializer):
-    save_with = staticmethod(services.template_save)
-    instance_arg = "template"
     entity = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all())
     headers = serializers.PrimaryKeyRelatedField(
         queryset=Header.objects.all(), many=True, required=False
@@ -102,22 +90,10 @@ class TemplateSerializer(_ServiceSerializer):
             "created_at",
             "updated_at",
         ]
-        writable = [
-            "template_id",
-            "name",
-            "entity",
-            "headers",
-            "category",
-            "content_type",
-            "text",
-            "status",
-        ]
         extra_kwargs: dict[str, dict[str, Any]] = {"template_id": {"validators": []}}
 
 
 class WhitelistEntrySerializer(_ServiceSerializer):
-    save_with = staticmethod(services.whitelist_save)
-    instance_arg = "entry"
     entity = serializers.PrimaryKeyRelatedField(queryset=Entity.objects.all())
     headers = serializers.PrimaryKeyRelatedField(
         queryset=Header.objects.all(), many=True, required=False
@@ -126,7 +102,6 @@ class WhitelistEntrySerializer(_ServiceSerializer):
     class Meta:
         model = WhitelistEntry
         fields = ["id", "kind", "value", "dynamic", "entity", "headers", "created_at", "updated_at"]
-        writable = ["kind", "value", "dynamic", "entity", "headers"]
         validators: list[object] = []
 
 
