@@ -199,3 +199,41 @@ def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provi
     expect(page.locator("[data-live=details]")).to_contain_text("901 DND failure")
     expect(page.locator("[data-live=history]")).to_contain_text("Delivery report")
     expect(page.get_by_text("Updating live")).to_be_hidden()
+
+
+def test_a_test_sms_the_operator_would_reject_warns_and_may_be_sent_anyway(
+    logged_in: Page, sandbox: str, settings, otp_template
+):
+    provider = Provider.objects.create(
+        nickname="Sandbox",
+        kind=Provider.Kind.SINCH_INDIA,
+        endpoint=sandbox,
+        payload=SINCH_INDIA_PAYLOAD,
+        username=settings.SMSGATEWAY_SANDBOX_USERNAME,
+        password=settings.SMSGATEWAY_SANDBOX_PASSWORD,
+    )
+    page = logged_in
+    page.goto(provider.get_absolute_url())
+    form = page.locator("[data-test-sms-form]")
+    form.get_by_label("Mobile number").fill("9876543210")
+    form.get_by_label("Message").fill("Your OTP is 48 29. Do not share it. - Acme")
+    form.get_by_label("Template ID").fill(otp_template.template_id)
+    form.get_by_label("$$AppID").fill("demo")
+    form.get_by_label("$$SenderID").fill("ACLALT")
+    form.get_by_label("$$EntityID").fill("1201160000000000001")
+    form.get_by_role("button", name="Send test SMS").click()
+
+    # Nothing is sent until the user chooses to send past the warning.
+    result = page.locator("[data-test-result]")
+    expect(result.locator("[data-result-title]")).to_have_text(
+        "Operators would reject this under India's DLT rules"
+    )
+    expect(result.locator("[data-dlt-warnings] li")).to_have_text(
+        ["variable 1 {#numeric#} '48 29' is not digits only"]
+    )
+    assert Message.objects.count() == 0
+    result.get_by_role("button", name="Send anyway").click()
+    expect(result.locator("[data-result-title]")).to_have_text(
+        "Sent: the provider accepted the test SMS"
+    )
+    assert Message.objects.get().is_test
