@@ -21,6 +21,7 @@ SCENARIO_NAMES = (
     "dlr_single",
     "dlr_batch",
     "csv_import",
+    "dlt",
     "dashboard",
 )
 
@@ -39,6 +40,7 @@ class Sizes:
     dlr_batch: int = 100_000
     dlr_batch_size: int = 500
     csv_rows: int = 1_000_000
+    dlt_templates: int = 2_000
     dashboard_messages: int = 1_000_000
     page_requests: int = 50
     page_warmup: int = 3
@@ -58,6 +60,7 @@ SMOKE = Sizes(
     dlr_single=200,
     dlr_batch=1_000,
     csv_rows=2_000,
+    dlt_templates=40,
     dashboard_messages=20_000,
     page_requests=5,
     page_warmup=1,

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
+
+from django.db.models import Q
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from smsgateway.process_cache import ProcessCache
 
 from . import rules
 from .models import Category, Entity, Header, Template, WhitelistEntry
@@ -89,8 +96,9 @@ class TemplateView:
     approved: bool
     headers: frozenset[str]
 
-    @property
+    @cached_property
     def parsed(self) -> rules.ParsedTemplate:
+        # Kept with the snapshot: a header's templates are matched on every check.
         return rules.parse_template(self.text)
 
 
@@ -188,49 +196,64 @@ class Registry:
 
     @classmethod
     def load(cls, *, template_id: str = "", sender_id: str = "") -> Registry:
-        """The registry, or only what a check of this template (and header) reads."""
-        templates = Template.objects.select_related("entity").prefetch_related("headers")
-        headers = Header.objects.select_related("entity")
-        entities = Entity.objects.all()
+        """The registry, or only what a check of this template (and header) reads.
+
+        Read as plain values, not model instances: a header's templates are read on every
+        check of a text without a template id.
+        """
+        sender_id = sender_id.upper()
+        templates = Template.objects.all()
+        headers = Header.objects.all()
         if template_id:
             templates = templates.filter(template_id=template_id)
-            wanted = {sender_id.upper()} if sender_id else set()
-            headers = headers.filter(sender_id__in=wanted)
-            entities = entities.filter(templates__template_id=template_id)
+            headers = headers.filter(sender_id__in=[sender_id] if sender_id else [])
         elif sender_id:
-            headers = headers.filter(sender_id=sender_id.upper())
-        template_views = {
-            t.template_id: TemplateView(
-                t.template_id,
-                t.category,
-                t.entity.entity_id,
-                t.text,
-                t.is_approved,
-                frozenset(h.sender_id for h in t.headers.all()),
+            headers = headers.filter(sender_id=sender_id)
+            # Only the templates this header may send (linked to it, or to no header).
+            linked = Template.headers.through.objects.filter(header__sender_id=sender_id)
+            templates = templates.filter(
+                Q(id__in=linked.values("template_id")) | Q(headers__isnull=True)
+            ).distinct()
+        rows = list(
+            templates.values_list(
+                "id", "template_id", "category", "entity__entity_id", "text", "status"
             )
-            for t in templates
+        )
+        template_headers = _links(Template.headers.through, "template_id", [r[0] for r in rows])
+        template_views = {
+            tid: TemplateView(
+                tid,
+                category,
+                entity,
+                text,
+                status == Template.Status.APPROVED,
+                template_headers.get(pk, frozenset()),
+            )
+            for pk, tid, category, entity, text, status in rows
         }
         entity_ids = {t.entity for t in template_views.values()}
         header_views = {
-            h.sender_id: HeaderView(h.sender_id, h.category, h.entity.entity_id, h.is_active)
-            for h in headers
+            sid: HeaderView(sid, category, entity, status == Header.Status.ACTIVE)
+            for sid, category, entity, status in headers.values_list(
+                "sender_id", "category", "entity__entity_id", "status"
+            )
         }
-        entries = (
-            WhitelistEntry.objects.filter(entity__entity_id__in=entity_ids)
-            .select_related("entity")
-            .prefetch_related("headers")
+        entries = list(
+            WhitelistEntry.objects.filter(entity__entity_id__in=entity_ids).values_list(
+                "id", "entity__entity_id", "kind", "value", "dynamic"
+            )
+        )
+        entry_headers = _links(
+            WhitelistEntry.headers.through, "whitelistentry_id", [e[0] for e in entries]
         )
         whitelist: dict[str, list[EntryView]] = {}
-        for entry in entries:
-            whitelist.setdefault(entry.entity.entity_id, []).append(
-                EntryView(
-                    entry.kind,
-                    entry.value,
-                    entry.dynamic,
-                    frozenset(h.sender_id for h in entry.headers.all()),
-                )
+        for pk, entity, kind, value, dynamic in entries:
+            whitelist.setdefault(entity, []).append(
+                EntryView(kind, value, dynamic, entry_headers.get(pk, frozenset()))
             )
-        names = dict(entities.values_list("entity_id", "name"))
+        names = dict(
+            Entity.objects.filter(entity_id__in=entity_ids).values_list("entity_id", "name")
+        )
         return cls(header_views, template_views, whitelist, names)
 
     def whitelist_for(self, entity: str, header: HeaderView | None) -> Whitelist:
@@ -339,17 +362,51 @@ class Registry:
         )
 
 
+def _links(through: Any, key: str, ids: list[int]) -> dict[int, frozenset[str]]:
+    """The sender ids of the headers each record (by id) is linked to."""
+    found: dict[int, set[str]] = {}
+    if ids:
+        pairs = through.objects.filter(**{f"{key}__in": ids}).values_list(key, "header__sender_id")
+        for record, sender_id in pairs:
+            found.setdefault(record, set()).add(sender_id)
+    return {record: frozenset(sender_ids) for record, sender_ids in found.items()}
+
+
 def _needed(category: str) -> str:
     if category in (Category.PROMOTIONAL, Category.GOVERNMENT):
         return Category(category).label.lower()
     return "transactional or service"
 
 
-def registry_is_empty() -> bool:
-    return not Template.objects.exists()
+# What a check of one template, or of one header's templates, read from the registry,
+# kept for a moment (smsgateway.process_cache): an OTP, or an integrator asking before
+# each one, does not wait for the registry to be read again.
+_registries: ProcessCache[Registry] = ProcessCache()
+
+
+def registry_for(*, template_id: str = "", sender_id: str = "") -> Registry:
+    """What a check of this template (or, without one, of this header's templates) reads."""
+    key = (template_id, sender_id.upper())
+    registry = _registries.get(
+        key, lambda: Registry.load(template_id=template_id, sender_id=sender_id)
+    )
+    assert registry is not None  # a load always answers
+    return registry
+
+
+@receiver([post_save, post_delete], sender=Entity)
+@receiver([post_save, post_delete], sender=Header)
+@receiver([post_save, post_delete], sender=Template)
+@receiver([post_save, post_delete], sender=WhitelistEntry)
+@receiver(m2m_changed, sender=Template.headers.through)
+@receiver(m2m_changed, sender=WhitelistEntry.headers.through)
+def registry_forget(**kwargs: Any) -> None:
+    # A change saved in this process applies at once; one saved in another, within
+    # SMSGATEWAY_LOOKUP_CACHE_SECONDS.
+    _registries.clear()
 
 
 def message_check(text: str, *, sender_id: str = "", template_id: str = "") -> CheckResult:
     """The check of one message, reading only what it needs from the registry."""
-    registry = Registry.load(template_id=template_id, sender_id=sender_id)
+    registry = registry_for(template_id=template_id, sender_id=sender_id)
     return registry.check(text, sender_id=sender_id, template_id=template_id)

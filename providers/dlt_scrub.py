@@ -11,32 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.dispatch import receiver
-
-from dlt.check import Registry, alert_flag
-from dlt.models import Entity, Header, Template, WhitelistEntry
+from dlt.check import alert_flag, registry_for
+from dlt.models import Template
 from dlt.services import headers_used
 
-from .process_cache import ProcessCache
-
-# The registry as a check of one template (and header) reads it, kept for a moment
-# (providers.process_cache): an OTP does not wait for four queries.
-_registries: ProcessCache[Registry] = ProcessCache()
 # When this process last noted each header as used: one write a minute, not one a message.
 _HEADER_NOTE_SECONDS = 60.0
 _headers_noted: dict[str, float] = {}
-
-
-def _registry(template_id: str, sender_id: str) -> Registry:
-    key = (template_id, sender_id.upper())
-
-    def load() -> Registry:
-        return Registry.load(template_id=template_id, sender_id=sender_id)
-
-    registry = _registries.get(key, load)
-    assert registry is not None  # load never answers None
-    return registry
 
 
 # Where a message's DLT rejections are reported among its field errors.
@@ -51,7 +32,7 @@ def scrub(*, body: str, template_id: str, variables: dict[str, Any]) -> dict[str
     if not template_id:
         return {}
     sender_id = str(variables.get("SenderID", "") or "")
-    registry = _registry(template_id, sender_id)
+    registry = registry_for(template_id=template_id, sender_id=sender_id)
     if template_id not in registry.templates:
         return {}
     result = registry.check(body, sender_id=sender_id, template_id=template_id)
@@ -74,12 +55,12 @@ def test_sms_warnings(*, body: str, template_id: str, sender_id: str) -> list[st
     if not body:
         return []
     if template_id:
-        registry = _registry(template_id, sender_id)
+        registry = registry_for(template_id=template_id, sender_id=sender_id)
         if template_id in registry.templates:
             return registry.check(body, sender_id=sender_id, template_id=template_id).errors
     if not Template.objects.exists():
         return []
-    return Registry.load(sender_id=sender_id).check(body, sender_id=sender_id).errors
+    return registry_for(sender_id=sender_id).check(body, sender_id=sender_id).errors
 
 
 def _note_header(sender_id: str) -> None:
@@ -89,14 +70,3 @@ def _note_header(sender_id: str) -> None:
     if now - _headers_noted.get(sender_id, -_HEADER_NOTE_SECONDS) >= _HEADER_NOTE_SECONDS:
         _headers_noted[sender_id] = now
         headers_used(sender_ids=[sender_id])
-
-
-@receiver([post_save, post_delete], sender=Entity)
-@receiver([post_save, post_delete], sender=Header)
-@receiver([post_save, post_delete], sender=Template)
-@receiver([post_save, post_delete], sender=WhitelistEntry)
-@receiver(m2m_changed, sender=Template.headers.through)
-@receiver(m2m_changed, sender=WhitelistEntry.headers.through)
-def _forget_registry(**kwargs: Any) -> None:
-    # A change saved in this process applies at once (providers.process_cache).
-    _registries.clear()

@@ -27,12 +27,17 @@ def _test_settings(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache: no test sees figures another one counted."""
+    """Each test starts with an empty cache: no test sees figures another one counted,
+    nor a DLT registry another one wrote (a rollback sends no signal to forget it)."""
     from django.core.cache import cache
 
+    from dlt.check import registry_forget
+
     cache.clear()
+    registry_forget()
     yield
     cache.clear()
+    registry_forget()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..context import SCENARIO_NAMES, Context
 from ..report import Run, Spec
-from . import api, csv_import, dashboard, dispatch, dlr
+from . import api, csv_import, dashboard, dispatch, dlr, dlt
 
 Scenario = tuple[Callable[[Context, int], Run], list[Spec]]
 
@@ -23,6 +23,7 @@ SCENARIOS: dict[str, Scenario] = {
     "dlr_single": (dlr.dlr_single, dlr.SINGLE_SPECS),
     "dlr_batch": (dlr.dlr_batch, dlr.BATCH_SPECS),
     "csv_import": (csv_import.csv_import, csv_import.SPECS),
+    "dlt": (dlt.dlt, dlt.SPECS),
     # Last: it grows the database to its million messages.
     "dashboard": (dashboard.dashboard, dashboard.SPECS),
 }

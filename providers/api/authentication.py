@@ -2,7 +2,7 @@
 
 An integrator sending OTPs calls hundreds of times a second with the same token; each
 call asked the database for the token and its user. The token's user is kept for
-SMSGATEWAY_LOOKUP_CACHE_SECONDS (providers.process_cache): a token deleted or a user
+SMSGATEWAY_LOOKUP_CACHE_SECONDS (smsgateway.process_cache): a token deleted or a user
 deactivated in this process stops working at once, in another process within that time.
 """
 
@@ -16,7 +16,7 @@ from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from providers.process_cache import ProcessCache
+from smsgateway.process_cache import ProcessCache
 
 _tokens: ProcessCache[tuple[Any, Token]] = ProcessCache()
 

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from providers import dlt_scrub, phones, services
 from providers.models import Message, Provider
-from providers.process_cache import ProcessCache
+from smsgateway.process_cache import ProcessCache
 
 from .serializers import (
     DetailErrorSerializer,
@@ -355,7 +355,7 @@ def _new_messages(items: list[Any], *, single: bool = False) -> list[services.Ne
     return list(wanted.values())
 
 
-# The providers messages name, kept for a moment (providers.process_cache).
+# The providers messages name, kept for a moment (smsgateway.process_cache).
 _providers: ProcessCache[Provider] = ProcessCache()
 
 

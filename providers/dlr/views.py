@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from providers import reports
 from providers.models import DeliveryReport, Provider, callback_token_digest
-from providers.process_cache import ProcessCache
+from smsgateway.process_cache import ProcessCache
 
 from . import clevertap, custom, params, sinch_rest
 from .base import MalformedBody, NotConfigured, Parsed, clean_params
@@ -98,7 +98,7 @@ def _provider_for_token(token: str) -> Provider | None:
     return provider if hmac.compare_digest(provider.callback_token, token) else None
 
 
-# The providers found by callback token, kept for a moment (providers.process_cache).
+# The providers found by callback token, kept for a moment (smsgateway.process_cache).
 _found: ProcessCache[Provider] = ProcessCache()
 
 

@@ -190,7 +190,7 @@ def test_a_change_made_by_another_process_shows_within_the_cache_lifetime(
 ):
     settings.SMSGATEWAY_LOOKUP_CACHE_SECONDS = lifetime
     clock = [1000.0]
-    monkeypatch.setattr("providers.process_cache.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("smsgateway.process_cache.time.monotonic", lambda: clock[0])
     provider = submitted.provider
     auth = {"Authorization": basic(CALLBACK_USER, CALLBACK_PASSWORD)}
 
