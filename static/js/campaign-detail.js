@@ -189,8 +189,12 @@
     return { bars: result, size };
   }
 
+  // The dashboard's time zone and 24-hour clock, as the server writes every other time.
+  const timeZone = page.querySelector("[data-chart]")?.dataset.timeZone || undefined;
   function clock(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleTimeString("en-GB", {
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone,
+    });
   }
 
   function drawChart(timeline) {
@@ -241,7 +245,7 @@
     for (const index of labels) {
       const x = left + index * slot + slot / 2;
       chart.append(svg("text", {
-        class: "chart__label", x, y: height - 8,
+        class: "chart__label", x, y: height - 8, "data-chart-time": "",
         "text-anchor": bars.length > 1 ? (index ? "end" : "start") : "middle",
       }, clock(bars[index].start)));
     }

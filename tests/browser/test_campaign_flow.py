@@ -15,13 +15,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.management.commands import db_worker
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign
 from campaigns.sms_length import sms_length
 from providers import transport
-from providers.models import Provider
+from providers.models import Message, Provider
 from providers.presets import SINCH_INDIA_PAYLOAD
 
 pytestmark = pytest.mark.browser
@@ -240,6 +241,10 @@ def test_a_marketer_creates_uploads_launches_and_watches_a_campaign_complete(
     expect(page.locator("[data-segment=delivered]")).to_have_attribute("width", "100%")
     expect(page.locator("[data-delivery-rate]")).to_have_text("100.0%")
     expect(page.locator("[data-chart] .chart__bar--delivered")).to_have_count(1)
+    # The bar is labelled in the dashboard's time zone (IST), as the page's other times are.
+    completed = Message.objects.filter(campaign_ref=str(campaign.id)).order_by("completed_at")
+    minute = timezone.localtime(completed.first().completed_at).strftime("%H:%M")
+    expect(page.locator("[data-chart] [data-chart-time]")).to_have_text(minute)
     expect(page.get_by_text("No failures.")).to_be_visible()
     expect(page.get_by_text("Updating live")).to_be_hidden()
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
