@@ -90,11 +90,27 @@ def run() -> None:
         [str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT, env=env
     )
     print("\nsmsgateway is running at http://127.0.0.1:8000  (Ctrl-C stops it)\n", flush=True)
-    children = [web, worker]
+    sys.exit(supervise([web, worker]))
+
+
+class Stop(Exception):
+    """A signal asked this process to stop."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stop(signum)
+
+
+def supervise(children: list[subprocess.Popen]) -> int:
+    """Wait while every child runs; then, or on Ctrl-C, SIGTERM or SIGHUP (a process
+    manager, a closed terminal), stop them all. Returns the worst exit code."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         pass
     finally:
         for child in children:
@@ -105,7 +121,8 @@ def run() -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
-    sys.exit(max(child.returncode or 0 for child in children))
+                child.wait()
+    return max(child.returncode or 0 for child in children)
 
 
 def ensure_chromium() -> None:
