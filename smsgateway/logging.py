@@ -1,6 +1,11 @@
-"""Log formatting for machines: one JSON object per line.
+"""Log formatting: plain lines for people, one JSON object per line for machines.
 
-Chosen in settings with `LOG_FORMAT=json`. Each line has `time` (UTC, ISO 8601),
+Every process the product starts (gunicorn, through gunicorn.conf.py, and Django's) times
+its lines in UTC with the offset written out, whatever the dashboard's time zone: Django
+sets the process's time zone to TIME_ZONE, gunicorn's master never does, and operators
+compare lines across processes and machines.
+
+JSON is chosen in settings with `LOG_FORMAT=json`. Each line has `time` (UTC, ISO 8601),
 `level`, `logger` and `message`, then every field passed with `extra=`
 (`logger.info("...", extra={"message_id": ...})`), and `exception` / `stack` when there
 is one. Values JSON cannot hold are written as their `str()`.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +23,43 @@ from typing import Any
 RECORD_ATTRIBUTES = frozenset(
     logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__
 ) | {"message", "asctime", "taskName"}
+
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class UtcFormatter(logging.Formatter):
+    """Plain lines timed in UTC: `2026-12-03T14:50:01.123+00:00 INFO name message`."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03d+00:00"
+
+    def __init__(self, fmt: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(fmt or PLAIN_FORMAT, *args, **kwargs)
+
+
+def gunicorn_logging(log_format: str) -> dict[str, Any]:
+    """gunicorn's logging configuration (its `logconfig_dict`), in this module's format."""
+    formatter = (
+        "smsgateway.logging.JsonFormatter" if log_format == "json" else __name__ + ".UtcFormatter"
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "product",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"product": {"()": formatter}},
+        "handlers": {"console": handler},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # No access log: DLR callback paths carry each provider's secret token.
+            "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 class JsonFormatter(logging.Formatter):
