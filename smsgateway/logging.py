@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,15 +27,19 @@ RECORD_ATTRIBUTES = frozenset(
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+def utc_time(record: logging.LogRecord) -> str:
+    """When the record was made, in UTC with its offset, to the millisecond."""
+    return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+
 class UtcFormatter(logging.Formatter):
     """Plain lines timed in UTC: `2026-12-03T14:50:01.123+00:00 INFO name message`."""
 
-    converter = time.gmtime
-    default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = "%s.%03d+00:00"
-
     def __init__(self, fmt: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(fmt or PLAIN_FORMAT, *args, **kwargs)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_time(record)
 
 
 def gunicorn_logging(log_format: str) -> dict[str, Any]:
@@ -67,9 +70,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": utc_time(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -86,8 +86,7 @@ def test_plain_lines_are_timed_in_utc_whatever_the_process_time_zone(monkeypatch
     time.tzset()
     try:
         entry = record("started")
-        entry.created = datetime(2026, 12, 3, 15, 45, 1, tzinfo=UTC).timestamp()
-        entry.msecs = 250
+        entry.created = datetime(2026, 12, 3, 15, 45, 1, 250000, tzinfo=UTC).timestamp()
         line = UtcFormatter().format(entry)
     finally:
         monkeypatch.delenv("TZ")
