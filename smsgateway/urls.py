@@ -19,7 +19,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/v1/", include("providers.api.urls")),
+    path("api/v1/", include("smsgateway.api_urls")),
     # Answers 404 unless SMSGATEWAY_SANDBOX_ENABLED is on.
     path("sandbox/sinch-india/messages.json", sandbox.messages_json, name="sandbox_send"),
     path("", include("dlt.urls")),

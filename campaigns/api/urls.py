@@ -1,4 +1,4 @@
-"""URLs of the campaign API, included by providers.api.urls at /api/v1/ (namespace "api").
+"""URLs of the campaign API, included by smsgateway.api_urls at /api/v1/ (namespace "api").
 
 No app_name here: the names join the including "api" namespace (api:campaign-detail).
 """
