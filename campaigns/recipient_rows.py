@@ -113,13 +113,13 @@ def _rows_of_numbers(
     if connection.vendor == "postgresql":
         sql = (
             f"SELECT r.* FROM unnest(string_to_array(%s, ',')) AS n(number)"
-            f" CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t"  # noqa: S608
+            f" CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t"
             f" WHERE {condition}t.{phone} = n.number LIMIT 1) AS r"
         )
         values = [",".join(phones), *params]
     else:
         sql = (
-            f"SELECT {selected} FROM json_each(%s) AS n"  # noqa: S608
+            f"SELECT {selected} FROM json_each(%s) AS n"
             f" CROSS JOIN {table} AS t ON {condition}t.{phone} = n.value"
         )
         values = [json.dumps(phones), *params]

@@ -82,7 +82,7 @@ def message_insert(
     condition = f"WHERE NOT EXISTS ({opt_out})" if unless_opted_out else "WHERE 1 = 1"
     condition_params = [message.to] if unless_opted_out else []
     insert = (
-        f"INSERT INTO {table} ({columns}) SELECT {marks} {condition}"  # noqa: S608
+        f"INSERT INTO {table} ({columns}) SELECT {marks} {condition}"
         " ON CONFLICT DO NOTHING RETURNING id"
     )
     event_fields = ("created_at", "source", "status", "code", "description", "data")
@@ -114,7 +114,7 @@ def message_insert(
         if cursor.fetchone() is None:
             return False
         cursor.execute(
-            f"INSERT INTO {events} (message_id, {event_columns})"  # noqa: S608
+            f"INSERT INTO {events} (message_id, {event_columns})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [values[0], *event_values],
         )
@@ -190,7 +190,7 @@ def rows_write(
     conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflicts}",  # noqa: S608
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflicts}",
             rows,
         )
 

@@ -70,12 +70,11 @@ class _Transfer:
 class Sender:
     """Sends requests from a thread of its own; `submit` returns a concurrent Future each.
 
-    With `concurrency`, at most that many requests are in flight and further ones wait
-    for one to finish; without, the caller bounds what it starts (the dispatcher does).
+    Every request submitted is started at once: the caller bounds how many it has in
+    flight (the dispatcher does, with SMSGATEWAY_SEND_CONCURRENCY).
     """
 
-    def __init__(self, *, concurrency: int | None = None) -> None:
-        self.concurrency = concurrency
+    def __init__(self) -> None:
         self._queue: collections.deque[
             tuple[RenderedRequest, concurrent.futures.Future[SendResult]]
         ]
@@ -146,7 +145,7 @@ class Sender:
             if now - stall_check >= STALL_CHECK_SECONDS:
                 stall_check = now
                 self._abort_stalled(now)
-            if self._queue and self._has_room():
+            if self._queue:
                 continue
             readable, writable, broken = multi.fdset()
             wait = multi.timeout()
@@ -155,11 +154,8 @@ class Sender:
                 wait_seconds = min(wait_seconds, STALL_CHECK_SECONDS)
             select.select([*readable, self._wake_read], writable, broken, wait_seconds)
 
-    def _has_room(self) -> bool:
-        return self.concurrency is None or len(self._active) < self.concurrency
-
     def _start_queued(self) -> None:
-        while self._queue and self._has_room():
+        while self._queue:
             request, future = self._queue.popleft()
             if not future.set_running_or_notify_cancel():
                 continue

@@ -69,7 +69,7 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     with connection.cursor() as cursor:
         for where, params in among_ids(id_, sorted(message_ids), chunk=CHUNK):
             cursor.execute(
-                f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "  # noqa: S608
+                f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "
                 f"WHERE {check_only(column['provider_id'], text=False)} = %s AND {where} "
                 f"ORDER BY {id_}{lock}",
                 [provider_id, *params],
@@ -148,7 +148,7 @@ def report_change(
     audit_columns = ", ".join(_columns(DeliveryReport)[name] for name in AUDIT_FIELDS)
     event_columns = ", ".join(_columns(MessageEvent)[name] for name in EVENT_FIELDS)
     change = (
-        f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
+        f"UPDATE {_table(Message)} SET {assignments} "
         f"WHERE {column['id']} = %s AND {column['provider_id']} = %s "
         f"AND {column['status']} IN ({_marks(from_statuses)}) RETURNING {column['id']}"
     )
@@ -190,12 +190,12 @@ def report_change(
         [
             (change, change_params),
             (
-                f"INSERT INTO {_table(DeliveryReport)} ({audit_columns}) "  # noqa: S608
+                f"INSERT INTO {_table(DeliveryReport)} ({audit_columns}) "
                 f"VALUES ({_marks(audit_params)}, %s)",
                 [*audit_params[:1], id_, *audit_params[1:]],
             ),
             (
-                f"INSERT INTO {_table(MessageEvent)} ({event_columns}) "  # noqa: S608
+                f"INSERT INTO {_table(MessageEvent)} ({event_columns}) "
                 f"VALUES (%s, {_marks(event_params)})",
                 [id_, *event_params],
             ),
@@ -228,7 +228,7 @@ def _change_statements(
     prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
     for where, params in among_ids(column["id"], message_ids, chunk=CHUNK):
         sql = (
-            f"UPDATE {_table(Message)} SET {assignments} "  # noqa: S608
+            f"UPDATE {_table(Message)} SET {assignments} "
             f"WHERE {where} AND {check_only(column['status'])} IN ({_marks(from_statuses)}){tail}"
         )
         yield sql, [*prepared, *params, *from_statuses]

@@ -117,42 +117,10 @@ def provider_uses_sandbox(*, provider: Provider) -> bool:
 
 
 def sandbox_test_numbers() -> list[dict[str, str]]:
-    """The sandbox's test numbers as {"number", "note"} rows, or [] without a sandbox.
+    """The sandbox's test numbers as {"number", "note"} rows, for the provider page."""
+    from . import sandbox
 
-    The sandbox module is optional (and may not define `test_numbers` yet), and its
-    answer may be a list of numbers, of (number, note) pairs, of dicts, or a dict
-    keyed by number: all are shown the same way.
-    """
-    try:
-        from . import sandbox
-    except ImportError:
-        return []
-    test_numbers = getattr(sandbox, "test_numbers", None)
-    if not callable(test_numbers):
-        return []
-    raw = test_numbers()
-    items: Iterable[Any] = raw.items() if isinstance(raw, dict) else raw or []
-    return [_sandbox_row(item) for item in items]
-
-
-_NUMBER_KEYS = ("number", "to", "phone", "mobile", "msisdn")
-_NOTE_KEYS = ("note", "description", "outcome", "result", "status", "behaviour", "behavior")
-
-
-def _sandbox_row(item: Any) -> dict[str, str]:
-    if isinstance(item, dict):
-        number = next((str(item[k]) for k in _NUMBER_KEYS if item.get(k)), "")
-        notes = [str(item[k]) for k in _NOTE_KEYS if item.get(k)]
-        if item.get("code"):
-            notes.append(f"code {item['code']}")
-        return {"number": number, "note": " · ".join(notes)}
-    if isinstance(item, list | tuple) and item:
-        number, *rest = item
-        note = rest[0] if len(rest) == 1 else rest
-        if isinstance(note, dict):
-            return {"number": str(number), "note": _sandbox_row(note)["note"]}
-        return {"number": str(number), "note": " · ".join(map(str, rest)) if rest else ""}
-    return {"number": str(item), "note": ""}
+    return [{"number": row["number"], "note": row["outcome"]} for row in sandbox.test_numbers()]
 
 
 # ---------------------------------------------------------------- recent send health

@@ -22,9 +22,6 @@ from .bulk import among_ids, check_only, events_insert, instances_insert, messag
 from .claims import Claimed, in_sending
 from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
 from .rendering import RenderError, render_request
-from .reports import Report as Report
-from .reports import report_apply as report_apply
-from .reports import reports_apply as reports_apply
 from .transport import ErrorKind, SendResult
 
 logger = logging.getLogger(__name__)

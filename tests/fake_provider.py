@@ -114,7 +114,7 @@ class FakeProvider:
                 self.connection.close()
                 self.close_connection = True
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

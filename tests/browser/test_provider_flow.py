@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from providers import services, transport
+from providers import reports, services, transport
 from providers.models import Message, Provider
 from providers.presets import SINCH_INDIA_PAYLOAD
 
@@ -186,9 +186,9 @@ def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provi
     expect(page.locator("[data-live=badge]")).to_have_text("Submitted")
     expect(page.get_by_text("Updating live")).to_be_visible()
 
-    services.report_apply(
+    reports.report_apply(
         provider=generic_provider,
-        report=services.Report(
+        report=reports.Report(
             message_ref=str(message.id),
             event="failed",
             status=Message.Status.FAILED,

@@ -47,7 +47,7 @@ def start_worker(tmp_path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             "LOG_LEVEL": "WARNING",
             **extra_env,
         }
-        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")  # noqa: SIM115
+        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")
         worker = subprocess.Popen(
             [
                 sys.executable,

@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from providers import services
+from providers import reports, services
 from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from providers.rendering import MASK
-from providers.services import Report
+from providers.reports import Report
 
 # The secrets the conftest providers are created with.
 SECRETS = ("acme-user", "sinch-pass-Xy9", "header-secret-value")
@@ -80,7 +80,7 @@ def _plain_static_storage(settings):
 def records(generic_provider, sinch_provider):
     """One of everything, so every admin page has something to show."""
     message = new_message(sinch_provider)
-    services.report_apply(
+    reports.report_apply(
         provider=sinch_provider,
         report=Report(
             message_ref=str(message.id),
@@ -349,7 +349,7 @@ def test_list_pages_do_not_query_per_row(admin_client, generic_provider, model):
     def add_rows(count: int) -> None:
         for i in range(count):
             message = new_message(generic_provider, to=f"+91981111{i:04d}")
-            services.report_apply(
+            reports.report_apply(
                 provider=generic_provider,
                 report=Report(message_ref=str(message.id), event="delivered", status="delivered"),
             )

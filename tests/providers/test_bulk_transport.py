@@ -40,8 +40,13 @@ def post(url: str, body: bytes = b'{"to": "+919876543210"}', **fields) -> Render
 
 
 def send(*requests: RenderedRequest, concurrency: int = 8) -> list[SendResult]:
-    with Sender(concurrency=concurrency) as sender:
-        return [future.result() for future in sender.submit(list(requests))]
+    """Send the requests, at most `concurrency` in flight, as the dispatcher bounds them."""
+    results: list[SendResult] = []
+    with Sender() as sender:
+        for start in range(0, len(requests), concurrency):
+            group = sender.submit(list(requests[start : start + concurrency]))
+            results += [future.result() for future in group]
+    return results
 
 
 def test_a_success_is_accepted_with_the_providers_answer():

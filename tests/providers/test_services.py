@@ -9,9 +9,9 @@ import responses
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from providers import claims, services
+from providers import claims, reports, services
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut
-from providers.services import Report
+from providers.reports import Report
 from providers.transport import SendResult
 from tests.conftest import FAKE_ENDPOINT
 
@@ -190,7 +190,7 @@ def test_retry_delay_grows_and_is_capped(settings):
 
 
 def report(message: Message, event: str, status: str, **fields) -> str:
-    return services.report_apply(
+    return reports.report_apply(
         provider=message.provider,
         report=Report(message_ref=str(message.id), event=event, status=status, **fields),
     )
@@ -240,7 +240,7 @@ def test_a_report_that_beats_the_send_response_still_applies(generic_provider):
 
 
 def test_an_unknown_message_id_is_kept_for_audit(generic_provider):
-    outcome = services.report_apply(
+    outcome = reports.report_apply(
         provider=generic_provider,
         report=Report(message_ref="no-such-id", event="delivered", status=Status.DELIVERED),
     )
@@ -250,7 +250,7 @@ def test_an_unknown_message_id_is_kept_for_audit(generic_provider):
 
 def test_a_report_for_another_providers_message_is_unknown(generic_provider, batch_provider):
     message = queued(generic_provider)
-    outcome = services.report_apply(
+    outcome = reports.report_apply(
         provider=batch_provider,
         report=Report(message_ref=str(message.id), event="delivered", status=Status.DELIVERED),
     )
