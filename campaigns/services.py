@@ -19,13 +19,13 @@ from dlt.services import headers_used
 from providers import lanes
 from providers.claims import throttle_rate
 from providers.models import Message, MessageEvent
+from providers.phones import normalize
 from providers.placeholders import find_placeholders
 
 from . import dlt
 from .csv_reader import CsvError, Row, open_rows
 from .models import Campaign, Recipient, Upload, UploadError
 from .personalisation import FIELD_RE, MissingField, personalise
-from .phones import normalise_phone
 from .read_ahead import read_ahead
 from .recipient_rows import (
     NewRecipient,
@@ -227,7 +227,7 @@ def _checked_chunks(
             phone = ""
             if not row.error:
                 try:
-                    phone = normalise_phone(row.phone, country)
+                    phone = normalize(row.phone, default_region=country)
                 except ValueError as exc:
                     row.error = str(exc)
             checked.append((row, phone))

@@ -5,14 +5,14 @@ import random
 import phonenumbers
 import pytest
 
-from campaigns.phones import normalise_phone
+from providers.phones import normalize
 
 SEPARATORS = ["", " ", "-", "  ", " - ", "--"]
 PREFIXES = ["", "+91", "91", "0", "+ 91", "+91 ", "0 ", "91-", "+910", "0091", "00", "+9", "+"]
 
 
 def by_phonenumbers(text: str, country: str) -> str:
-    """What normalise_phone answered before it had a shortcut: phonenumbers alone."""
+    """What normalize answered before it had a shortcut: phonenumbers alone."""
     try:
         parsed = phonenumbers.parse(text.strip(), country)
     except phonenumbers.NumberParseException:
@@ -24,7 +24,7 @@ def by_phonenumbers(text: str, country: str) -> str:
 
 def ours(text: str, country: str) -> str:
     try:
-        return normalise_phone(text, country)
+        return normalize(text, default_region=country)
     except ValueError as exc:
         return "not valid" if "not a valid" in str(exc) else "not a number"
 
@@ -72,8 +72,8 @@ def test_edge_cases_agree_with_phonenumbers(text, country, expected):
 
 def test_the_reasons_name_the_text():
     with pytest.raises(ValueError, match="No phone number"):
-        normalise_phone("  ", "IN")
+        normalize("  ", default_region="IN")
     with pytest.raises(ValueError, match="'abc' is not a phone number"):
-        normalise_phone("abc", "IN")
+        normalize("abc", default_region="IN")
     with pytest.raises(ValueError, match="'12345' is not a valid phone number"):
-        normalise_phone("12345", "IN")
+        normalize("12345", default_region="IN")
