@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString
 from . import phones, services
 from .models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from .rendering import MASK
-from .validation import provider_config_errors
+from .validation import nickname_taken, provider_config_errors
 
 admin.site.site_header = "smsgateway administration"
 admin.site.site_title = "smsgateway admin"
@@ -170,6 +170,12 @@ class ProviderAdminForm(forms.ModelForm):
     def clean_dlr_mapping(self) -> Any:
         # An emptied box means "no mapping", not JSON null (the column is not nullable).
         return self.cleaned_data.get("dlr_mapping") or {}
+
+    def clean_nickname(self) -> str:
+        nickname = str(self.cleaned_data["nickname"]).strip()
+        if taken := nickname_taken(nickname, provider=self.instance):
+            raise forms.ValidationError(taken)
+        return nickname
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -18,7 +18,7 @@ from .models import Provider
 from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
 from .presets import PRESETS, SINCH_SHORTEN_KEY
 from .rendering import MASK
-from .validation import provider_config_errors
+from .validation import nickname_taken, provider_config_errors
 
 DLR_MAPPING_KEYS = ("id", "status", "code", "time", "description")
 
@@ -287,11 +287,8 @@ class ProviderForm(forms.Form):
 
     def clean_nickname(self) -> str:
         nickname = self.cleaned_data["nickname"].strip()
-        others = Provider.objects.filter(nickname__iexact=nickname)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise forms.ValidationError(f"A provider called “{nickname}” already exists.")
+        if taken := nickname_taken(nickname, provider=self.instance):
+            raise forms.ValidationError(taken)
         return nickname
 
     def clean_endpoint(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -79,7 +80,9 @@ class Provider(models.Model):
         PARAMS = "params", "Kannel / Jasmin parameters (GET or POST)"
         CUSTOM = "custom", "Custom field mapping"
 
-    nickname = models.CharField(max_length=100, unique=True)
+    # Unique without regard to case (provider_nickname_unique): "Sinch" and "sinch" would
+    # be one provider to a marketer picking by name.
+    nickname = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GENERIC)
     request_type = models.CharField(
         max_length=4, choices=RequestType.choices, default=RequestType.POST
@@ -122,6 +125,11 @@ class Provider(models.Model):
             models.CheckConstraint(
                 condition=Q(batch_size__gte=1) & Q(batch_size__lte=1000),
                 name="provider_batch_size_1_to_1000",
+            ),
+            models.UniqueConstraint(
+                Lower("nickname"),
+                name="provider_nickname_unique",
+                violation_error_message="A provider with this nickname already exists.",
             ),
         ]
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 
 from . import crypto, services
@@ -173,11 +173,12 @@ def providers_import(*, records: Any, dry_run: bool = False) -> list[ProviderCha
     to_save: list[Provider] = []
     with transaction.atomic():
         nicknames = [r.get("nickname") for r in records if isinstance(r, dict)]
-        existing = {
-            provider.nickname: provider
-            for provider in Provider.objects.select_for_update().filter(
-                nickname__in=[n for n in nicknames if isinstance(n, str)]
-            )
+        # Matched as nicknames are unique: without regard to case.
+        existing: dict[str, Provider] = {
+            provider.nickname.lower(): provider
+            for provider in Provider.objects.select_for_update()
+            .annotate(key=Lower("nickname"))
+            .filter(key__in=[n.strip().lower() for n in nicknames if isinstance(n, str)])
         }
         seen: set[str] = set()
         for position, record in enumerate(records, start=1):
@@ -206,14 +207,14 @@ def _import_one(
     if not isinstance(nickname, str) or not nickname.strip():
         return label, ["nickname: Enter a nickname."], None, None
     label = nickname
-    if nickname in seen:
+    if nickname.strip().lower() in seen:
         return label, ["This nickname appears more than once in the file."], None, None
-    seen.add(nickname)
+    seen.add(nickname.strip().lower())
     unknown = sorted(set(record) - set(EXPORT_FIELDS))
     if unknown:
         return label, [f"Unknown field(s): {', '.join(unknown)}."], None, None
 
-    provider = existing.get(nickname) or Provider(nickname=nickname)
+    provider = existing.get(nickname.strip().lower()) or Provider(nickname=nickname)
     before = _snapshot(provider) if provider.pk else None
     problems: list[str] = []
     for name in EXPORT_FIELDS:

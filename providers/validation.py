@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .placeholders import find_placeholders
 from .transport import check_endpoint
+
+if TYPE_CHECKING:
+    from .models import Provider
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Set by the transport itself; a template must not override them.
@@ -153,3 +156,20 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
             if not valid:
                 add("dlr_mapping", "Status values must map to delivered, failed or submitted.")
     return errors
+
+
+def nickname_taken(nickname: str, *, provider: Provider | None = None) -> str | None:
+    """Why `nickname` cannot be this provider's: another one has it, in any case (the
+    database's provider_nickname_unique constraint holds the same rule)."""
+    from .models import Provider
+
+    others = Provider.objects.filter(nickname__iexact=nickname.strip())
+    if provider is not None and provider.pk:
+        others = others.exclude(pk=provider.pk)
+    if nickname.strip() and others.exists():
+        return nickname_message(nickname)
+    return None
+
+
+def nickname_message(nickname: str) -> str:
+    return f"A provider called “{nickname.strip()}” already exists."

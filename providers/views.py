@@ -25,6 +25,7 @@ from .models import Message, Provider
 from .pagination import CappedPaginator
 from .presets import PRESETS, sinch_constant_flags
 from .transport import ERROR_TITLES
+from .validation import nickname_message
 
 MESSAGES_PER_PAGE = 50
 RECENT_MESSAGES = 10
@@ -94,7 +95,7 @@ def _save(form: ProviderForm) -> Provider | None:
             return form.save()
     except IntegrityError:
         # Another request took the nickname between our check and the insert.
-        form.add_error("nickname", "A provider with this nickname already exists.")
+        form.add_error("nickname", nickname_message(form.cleaned_data["nickname"]))
         return None
 
 

@@ -12,15 +12,18 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
-from rest_framework.validators import UniqueValidator
 
 from providers.models import Message, MessageEvent, Provider
 from providers.rendering import MASK
-from providers.validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
+from providers.validation import (
+    PROVIDER_CONFIG_FIELDS,
+    nickname_message,
+    nickname_taken,
+    provider_config_errors,
+)
 
 from .validators import validate_json_text
 
-NICKNAME_TAKEN = "A provider with this nickname already exists."
 NO_STORED_VALUE = f'"{MASK}" keeps the stored value, but none is stored: enter the value.'
 # The largest id a BigAutoField holds: a larger number names no row (and overflows SQLite).
 MAX_ID = 2**63 - 1
@@ -115,14 +118,8 @@ class ProviderSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["last_test_at", "last_test_ok", "created_at", "updated_at"]
         extra_kwargs = {
-            "nickname": {
-                "validators": [
-                    UniqueValidator(
-                        queryset=Provider.objects.all(),
-                        message=NICKNAME_TAKEN,
-                    )
-                ]
-            },
+            # Uniqueness, without regard to case, is validate_nickname's.
+            "nickname": {"validators": []},
             "payload": {
                 "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders.",
                 "validators": [validate_json_text],
@@ -201,7 +198,9 @@ class ProviderSerializer(serializers.ModelSerializer):
                 return super().create(validated_data)
         except IntegrityError as exc:
             if self._nickname_taken(validated_data):
-                raise serializers.ValidationError({"nickname": [NICKNAME_TAKEN]}) from exc
+                raise serializers.ValidationError(
+                    {"nickname": [nickname_message(validated_data["nickname"])]}
+                ) from exc
             raise
 
     def update(self, instance: Provider, validated_data: dict[str, Any]) -> Provider:
@@ -210,16 +209,20 @@ class ProviderSerializer(serializers.ModelSerializer):
                 return super().update(instance, validated_data)
         except IntegrityError as exc:
             if self._nickname_taken(validated_data):
-                raise serializers.ValidationError({"nickname": [NICKNAME_TAKEN]}) from exc
+                raise serializers.ValidationError(
+                    {"nickname": [nickname_message(validated_data["nickname"])]}
+                ) from exc
             raise
 
+    def validate_nickname(self, value: str) -> str:
+        if taken := nickname_taken(value, provider=self.instance):
+            raise serializers.ValidationError(taken)
+        return value.strip()
+
     def _nickname_taken(self, validated_data: dict[str, Any]) -> bool:
-        # The validator checked first; a parallel request can still take the name.
-        nickname = validated_data.get("nickname")
-        others = Provider.objects.filter(nickname=nickname)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        return bool(nickname) and others.exists()
+        # validate_nickname checked first; a parallel request can still take the name.
+        nickname = validated_data.get("nickname") or ""
+        return nickname_taken(nickname, provider=self.instance) is not None
 
 
 class ProviderTestSmsSerializer(serializers.Serializer):

@@ -7,9 +7,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from rest_framework.validators import UniqueValidator
 
 from campaigns.models import Campaign
+from providers.api.serializers import ProviderSerializer
 from providers.models import Message, Provider
 from providers.rendering import MASK
 
@@ -337,11 +337,11 @@ def test_switching_to_basic_auth_needs_a_username(api, generic_provider):
     assert "username" in response.json()
 
 
-def test_it_refuses_a_duplicate_nickname_on_create(api, generic_provider):
-    response = api.post(LIST_URL, new_provider(nickname="Generic"), format="json")
+def test_it_refuses_a_duplicate_nickname_on_create_whatever_its_case(api, generic_provider):
+    response = api.post(LIST_URL, new_provider(nickname="GENERIC"), format="json")
 
     assert response.status_code == 400
-    assert response.json()["nickname"] == ["A provider with this nickname already exists."]
+    assert response.json()["nickname"] == ["A provider called “GENERIC” already exists."]
 
 
 def test_it_refuses_a_duplicate_nickname_on_update(api, generic_provider, sinch_provider):
@@ -360,8 +360,8 @@ def test_it_refuses_an_unknown_choice(api, db):
 
 def test_a_nickname_taken_by_a_parallel_request_is_a_clear_400(api, generic_provider):
     # Both requests pass the uniqueness check; the database constraint decides.
-    with mock.patch.object(UniqueValidator, "__call__", return_value=None):
-        response = api.post(LIST_URL, new_provider(nickname="Generic"), format="json")
+    with mock.patch.object(ProviderSerializer, "validate_nickname", lambda self, value: value):
+        response = api.post(LIST_URL, new_provider(nickname="generic"), format="json")
 
     assert response.status_code == 400
-    assert response.json()["nickname"] == ["A provider with this nickname already exists."]
+    assert response.json()["nickname"] == ["A provider called “generic” already exists."]
