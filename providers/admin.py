@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -231,6 +232,32 @@ class ProviderAdminForm(forms.ModelForm):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderAdminForm
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # Through the service, and refused before Django's confirmation page, which would
+        # list every message of the provider.
+        provider = self.get_object(request, object_id)
+        if provider is not None:
+            change_page = reverse("admin:providers_provider_change", args=[provider.pk])
+            if reason := services.provider_in_use(provider=provider):
+                self.message_user(request, reason, level=messages.ERROR)
+                return redirect(change_page)
+            if request.method == "POST":
+                try:
+                    services.provider_delete(provider=provider)
+                except services.ProviderInUse as exc:
+                    self.message_user(request, str(exc), level=messages.ERROR)
+                    return redirect(change_page)
+                self.message_user(request, f"Provider “{provider.nickname}” deleted.")
+                return redirect("admin:providers_provider_changelist")
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                services.provider_delete(provider=provider)
+            except services.ProviderInUse as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
     list_display = (
         "nickname",
         "kind",

@@ -621,3 +621,38 @@ def provider_sinch_flags_fix(*, provider: Provider) -> bool:
     provider.payload = sinch_flags_fixed(provider.payload)
     provider.save(update_fields=["payload", "updated_at"])
     return True
+
+
+class ProviderInUse(Exception):
+    """A provider that cannot be deleted: messages or other records still refer to it."""
+
+
+def provider_in_use(*, provider: Provider) -> str | None:
+    """Why the provider cannot be deleted because of its messages (None: it has none)."""
+    count = Message.objects.filter(provider=provider).count()
+    if not count:
+        return None
+    return (
+        f"“{provider.nickname}” has {count:,} message(s), so it cannot be deleted: their "
+        "history and delivery reports refer to it."
+    )
+
+
+def provider_delete(*, provider: Provider) -> None:
+    """Delete a provider (and its empty lanes), or raise ProviderInUse saying why not.
+
+    Its messages are counted first, by index: Django's PROTECT check would load every
+    one of them into memory to say the same.
+    """
+    from django.db.models import ProtectedError
+
+    if reason := provider_in_use(provider=provider):
+        raise ProviderInUse(reason)
+    try:
+        with transaction.atomic():
+            provider.delete()
+    except ProtectedError as exc:
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+        raise ProviderInUse(
+            f"“{provider.nickname}” is still used by {', '.join(kinds)}, so it cannot be deleted."
+        ) from exc

@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -306,13 +305,9 @@ def provider_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         nickname = provider.nickname
         try:
-            provider.delete()
-        except ProtectedError:
-            messages.error(
-                request,
-                f"“{nickname}” has sent messages, so it cannot be deleted: their history "
-                "and delivery reports refer to it.",
-            )
+            services.provider_delete(provider=provider)
+        except services.ProviderInUse as exc:
+            messages.error(request, str(exc))
             return redirect(provider)
         messages.success(request, f"Provider “{nickname}” deleted.")
         return redirect("provider_list")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import ProtectedError, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse as django_reverse
@@ -95,20 +95,10 @@ class ProviderViewSet(viewsets.ModelViewSet):
         return ProviderSerializer
 
     def perform_destroy(self, instance: Provider) -> None:
-        # Checked first: Django's PROTECT check would load every message into memory.
-        count = instance.messages.count()
-        if count:
-            raise Conflict(
-                f"{instance.nickname} has {count} message(s) and cannot be deleted: "
-                "messages keep their provider for the delivery history."
-            )
         try:
-            instance.delete()
-        except ProtectedError as exc:
-            kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-            raise Conflict(
-                f"{instance.nickname} is still used by {', '.join(kinds)} and cannot be deleted."
-            ) from exc
+            services.provider_delete(provider=instance)
+        except services.ProviderInUse as exc:
+            raise Conflict(str(exc)) from exc
 
     @extend_schema(
         summary="Send a test SMS now",

@@ -815,7 +815,7 @@ def test_a_provider_with_messages_cannot_be_deleted(client, generic_provider):
 
     response = client.post(url, follow=True)
     assert Provider.objects.filter(pk=generic_provider.pk).exists()
-    assert "has sent messages, so it cannot be deleted" in response.content.decode()
+    assert "has 1 message(s), so it cannot be deleted" in response.content.decode()
 
 
 # ---------------------------------------------------------------- CSP

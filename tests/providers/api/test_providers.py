@@ -123,7 +123,7 @@ def test_it_answers_409_when_deleting_a_provider_used_by_a_campaign(api, generic
 
     assert response.status_code == 409
     assert response.json()["detail"] == (
-        "Generic is still used by campaigns and cannot be deleted."
+        "“Generic” is still used by campaigns, so it cannot be deleted."
     )
     assert Provider.objects.filter(pk=generic_provider.pk).exists()
 
