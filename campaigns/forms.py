@@ -12,7 +12,6 @@ from typing import Any
 
 import phonenumbers
 from django import forms
-from django.db import transaction
 from django.utils import timezone
 
 from dlt.models import Category, Header, Template
@@ -266,20 +265,8 @@ class CampaignForm(forms.Form):
             campaign.created_by = user if getattr(user, "is_authenticated", False) else None
             campaign.save()
             return campaign
-        with transaction.atomic():
-            status = (
-                Campaign.objects.select_for_update()
-                .values_list("status", flat=True)
-                .get(pk=campaign.pk)
-            )
-            if status != Campaign.Status.DRAFT:
-                raise services.TransitionNotAllowed(
-                    "The campaign was launched meanwhile; only a draft can be edited."
-                )
-            # Only the form's fields are written: a whole-row save could put back a
-            # status that a launch changed meanwhile.
-            campaign.save(update_fields=[*SAVED_FIELDS, "updated_at"])
-        return campaign
+        fields = {name: getattr(campaign, name) for name in SAVED_FIELDS}
+        return services.campaign_update(campaign=campaign, fields=fields)
 
     # -------------------------------------------------------------- display
 

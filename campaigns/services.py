@@ -100,6 +100,47 @@ def campaign_errors(campaign: Campaign) -> dict[str, list[str]]:
     return errors
 
 
+# ---------------------------------------------------------------- edit and delete
+
+
+def not_a_draft(campaign: Campaign, doing: str) -> str:
+    return (
+        f"Only a draft campaign can be {doing}; this one is "
+        f"{campaign.get_status_display().lower()}."
+    )
+
+
+def campaign_require_draft(campaign: Campaign, doing: str) -> None:
+    """Raise TransitionNotAllowed unless the campaign (as read) is a draft."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise TransitionNotAllowed(not_a_draft(campaign, doing))
+
+
+def _draft_locked(campaign_id: int, doing: str) -> Campaign:
+    # Under the row lock: a launch in another request cannot slip in between.
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    campaign_require_draft(campaign, doing)
+    return campaign
+
+
+def campaign_update(*, campaign: Campaign, fields: dict[str, object]) -> Campaign:
+    """Write these fields of a draft (only these: a whole-row save could put back a
+    status that a launch changed meanwhile). Raises TransitionNotAllowed otherwise."""
+    with transaction.atomic():
+        _draft_locked(campaign.pk, "edited")
+        for name, value in fields.items():
+            setattr(campaign, name, value)
+        campaign.save(update_fields=[*fields, "updated_at"])
+    return campaign
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Delete a draft with its uploads and recipients (it has no messages yet); a
+    launched campaign keeps its record (TransitionNotAllowed)."""
+    with transaction.atomic():
+        _draft_locked(campaign.pk, "deleted").delete()
+
+
 # ---------------------------------------------------------------- uploads
 
 
@@ -110,9 +151,8 @@ def upload_create(
 
     Raises CsvError for a file refused as a whole (too large, not a CSV, no phone column).
     """
-    if campaign.status != CampaignStatus.DRAFT:
-        # Messages are created at launch: rows added later would never be sent.
-        raise TransitionNotAllowed("Recipients can only be added to a draft campaign.")
+    # Messages are created at launch: rows added later would never be sent.
+    campaign_require_draft(campaign, "given recipients")
     limit = settings.SMSGATEWAY_MAX_UPLOAD_BYTES
     if file.size and file.size > limit:
         raise CsvError(f"The file is {file.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")

@@ -106,7 +106,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("provider"), pk=pk)
     if campaign.status != Campaign.Status.DRAFT:
-        messages.error(request, _not_a_draft(campaign, "edited"))
+        messages.error(request, services.not_a_draft(campaign, "edited"))
         return redirect(campaign)
     form = CampaignForm(request.POST if request.method == "POST" else None, instance=campaign)
     if request.method == "POST" and form.is_valid():
@@ -118,13 +118,6 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Campaign “{saved.name}” saved.")
         return redirect(saved)
     return _render_form(request, form, campaign=campaign)
-
-
-def _not_a_draft(campaign: Campaign, doing: str) -> str:
-    return (
-        f"Only a draft campaign can be {doing}; this one is "
-        f"{campaign.get_status_display().lower()}."
-    )
 
 
 def _render_form(
@@ -218,7 +211,7 @@ def campaign_upload(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             campaign,
             form,
-            {"__all__": [_not_a_draft(campaign, "given recipients")]},
+            {"__all__": [services.not_a_draft(campaign, "given recipients")]},
             status=409,
         )
     if not form.is_valid():

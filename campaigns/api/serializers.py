@@ -113,12 +113,7 @@ class CampaignBaseSerializer(serializers.ModelSerializer):
         return attrs
 
     def update(self, instance: Campaign, validated_data: dict[str, Any]) -> Campaign:
-        # Only the fields sent are written: a save of the whole row could put back a
-        # status that a launch changed meanwhile.
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        instance.save(update_fields=[*validated_data, "updated_at"])
-        return instance
+        return services.campaign_update(campaign=instance, fields=validated_data)
 
 
 class CampaignSerializer(CampaignBaseSerializer):

@@ -11,7 +11,6 @@ import builtins
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -58,11 +57,10 @@ CSV_DOWNLOAD = {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description
 
 
 def _require_draft(campaign: Campaign, doing: str) -> None:
-    if campaign.status != Campaign.Status.DRAFT:
-        raise Conflict(
-            f"Only a draft campaign can be {doing}; this one is "
-            f"{campaign.get_status_display().lower()}."
-        )
+    try:
+        services.campaign_require_draft(campaign, doing)
+    except services.TransitionNotAllowed as exc:
+        raise Conflict(str(exc)) from exc
 
 
 @extend_schema(tags=["campaigns"])
@@ -119,16 +117,16 @@ class CampaignViewSet(viewsets.ModelViewSet):
         return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        with transaction.atomic():
-            # Checked again under the row lock, against a launch in another request.
-            _require_draft(Campaign.objects.select_for_update().get(pk=self.kwargs["pk"]), "edited")
+        try:
             serializer.save()
+        except services.TransitionNotAllowed as exc:
+            raise Conflict(str(exc)) from exc
 
     def perform_destroy(self, instance: Campaign) -> None:
-        with transaction.atomic():
-            campaign = Campaign.objects.select_for_update().get(pk=instance.pk)
-            _require_draft(campaign, "deleted")
-            campaign.delete()
+        try:
+            services.campaign_delete(campaign=instance)
+        except services.TransitionNotAllowed as exc:
+            raise Conflict(str(exc)) from exc
 
     @extend_schema(
         summary="Launch a draft (now, or at its scheduled time)",
