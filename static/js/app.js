@@ -43,6 +43,51 @@
     return { status: response.status, data: data };
   }
 
+  /** GET a JSON answer, never from the browser's cache; resolves to null unless 2xx. */
+  async function getJson(url) {
+    const response = await fetch(url, {
+      credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
+    });
+    return response.ok ? response.json() : null;
+  }
+
+  /**
+   * The server's field errors ({name: [messages]}) shown beside each [data-field=name]
+   * of `form`, and those of no field (such as __all__) in `formError`; clear() removes
+   * what show() added. The first input with an error gets the focus.
+   */
+  function fieldErrors(form, formError) {
+    function clear() {
+      for (const node of form.querySelectorAll("[data-client-error]")) node.remove();
+      for (const field of form.querySelectorAll(".field--error")) field.classList.remove("field--error");
+      for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+      formError.hidden = true;
+      formError.textContent = "";
+    }
+    function show(errors) {
+      let first = null;
+      for (const [name, messages] of Object.entries(errors)) {
+        const field = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+        if (!field) {
+          formError.hidden = false;
+          formError.textContent = [formError.textContent, ...messages].filter(Boolean).join(" ");
+          continue;
+        }
+        field.classList.add("field--error");
+        const input = field.querySelector("input, textarea, select");
+        if (input) {
+          input.setAttribute("aria-invalid", "true");
+          first = first || input;
+        }
+        for (const message of messages) {
+          field.append(el("p", { class: "field__error", "data-client-error": true }, message));
+        }
+      }
+      if (first) first.focus();
+    }
+    return { clear, show };
+  }
+
   /**
    * Poll a message_status URL every `interval` ms until the message is final, the
    * time limit passes or stop() is called. onUpdate gets every answer; onGiveUp the
@@ -57,11 +102,9 @@
     async function tick() {
       if (stopped) return;
       try {
-        const response = await fetch(url, {
-          credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
-        });
-        if (response.ok) {
-          last = await response.json();
+        const answer = await getJson(url);
+        if (answer) {
+          last = answer;
           options.onUpdate(last);
           if (last.terminal) return;
         }
@@ -97,7 +140,9 @@
     return el("span", { class: "badge badge--" + status, "data-status-badge": true }, label);
   }
 
-  window.smsgateway = { el, csrfToken, postJson, pollStatus, refreshLive, statusBadge };
+  window.smsgateway = {
+    el, csrfToken, getJson, postJson, fieldErrors, pollStatus, refreshLive, statusBadge,
+  };
 
   /* ---------------------------------------------------------------- copy buttons */
 

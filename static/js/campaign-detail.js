@@ -13,19 +13,12 @@
 
   const page = document.querySelector("[data-campaign-page]");
   if (!page) return;
-  const { el, csrfToken, refreshLive } = window.smsgateway;
+  const { el, csrfToken, getJson, fieldErrors, refreshLive } = window.smsgateway;
   const SVG = "http://www.w3.org/2000/svg";
   const PROGRESS_EVERY_MS = 2000;
   const IMPORT_EVERY_MS = 1000;
   // After the last message was sent, reports are awaited this long before polling stops.
   const REPORTS_WAIT_MS = 30 * 60 * 1000;
-
-  async function getJson(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
-    });
-    return response.ok ? response.json() : null;
-  }
 
   /* ---------------------------------------------------------------- confirmations */
 
@@ -44,25 +37,7 @@
     const text = box.querySelector("[data-upload-progress-text]");
     const formError = uploadForm.querySelector("[data-upload-error]");
 
-    function clearErrors() {
-      for (const node of uploadForm.querySelectorAll(".field__error")) node.remove();
-      for (const field of uploadForm.querySelectorAll(".field--error")) field.classList.remove("field--error");
-      formError.hidden = true;
-      formError.textContent = "";
-    }
-
-    function showErrors(errors) {
-      for (const [name, messages] of Object.entries(errors)) {
-        const field = uploadForm.querySelector(`[data-field="${CSS.escape(name)}"]`);
-        if (!field) {
-          formError.hidden = false;
-          formError.textContent = [formError.textContent, ...messages].filter(Boolean).join(" ");
-          continue;
-        }
-        field.classList.add("field--error");
-        for (const message of messages) field.append(el("p", { class: "field__error" }, message));
-      }
-    }
+    const { clear: clearErrors, show: showErrors } = fieldErrors(uploadForm, formError);
 
     function busy(on) {
       button.disabled = on;

@@ -5,7 +5,7 @@
 
   const form = document.querySelector("[data-test-sms-form]");
   if (!form) return;
-  const { el, postJson, pollStatus, refreshLive, statusBadge } = window.smsgateway;
+  const { el, postJson, fieldErrors, pollStatus, refreshLive, statusBadge } = window.smsgateway;
   const result = document.querySelector("[data-test-result]");
   const formError = form.querySelector("[data-form-error]");
   const button = form.querySelector("[data-send-button]");
@@ -14,35 +14,7 @@
 
   /* ---------------------------------------------------------------- field errors */
 
-  function clearErrors() {
-    for (const node of form.querySelectorAll("[data-client-error]")) node.remove();
-    for (const field of form.querySelectorAll(".field--error")) field.classList.remove("field--error");
-    for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-    formError.hidden = true;
-    formError.textContent = "";
-  }
-
-  function showErrors(errors) {
-    let first = null;
-    for (const [name, messages] of Object.entries(errors)) {
-      const field = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
-      if (!field) {
-        formError.hidden = false;
-        formError.textContent = [formError.textContent, ...messages].filter(Boolean).join(" ");
-        continue;
-      }
-      field.classList.add("field--error");
-      const input = field.querySelector("input, textarea, select");
-      if (input) {
-        input.setAttribute("aria-invalid", "true");
-        first = first || input;
-      }
-      for (const message of messages) {
-        field.append(el("p", { class: "field__error", "data-client-error": true }, message));
-      }
-    }
-    if (first) first.focus();
-  }
+  const { clear: clearErrors, show: showErrors } = fieldErrors(form, formError);
 
   /* ---------------------------------------------------------------- the result */
 
