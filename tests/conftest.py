@@ -8,8 +8,7 @@ from django.contrib.auth import get_user_model
 from dlt import services as dlt_services
 from dlt.models import Category
 from providers.models import Provider
-
-FAKE_ENDPOINT = "https://sms.example.com/send"
+from tests.factories import FAKE_ENDPOINT, signed_in
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +42,12 @@ def _fresh_cache():
 @pytest.fixture
 def user(db):
     return get_user_model().objects.create_user("marketer", "m@example.com", "s3cret-pass!")
+
+
+@pytest.fixture
+def marketer(user):
+    """The dashboard, signed in as the marketer."""
+    return signed_in(user)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from campaigns.models import Campaign, Upload
 from providers import transport
 from providers.models import Message, Provider
 from smsgateway.wsgi import application
-from tests.campaigns.conftest import csv_file, make_campaign
+from tests.factories import csv_file, make_campaign
 from tests.fake_provider import FakeProvider
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)

@@ -14,7 +14,7 @@ from campaigns.dispatch import campaign_prepare
 from campaigns.models import Campaign, Recipient, Upload
 from providers.models import Message
 from tests.campaigns.api.conftest import read_csv, set_status
-from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, make_campaign, numbers_csv
 
 pytestmark = pytest.mark.django_db
 

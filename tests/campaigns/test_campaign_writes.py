@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from campaigns import services
 from campaigns.models import Campaign
-from tests.campaigns.conftest import make_campaign
+from tests.factories import make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""The campaign pages of the dashboard (Engage > Campaigns), through Django's test client."""
+"""The campaign pages of the dashboard (Engage > Campaigns), through Django's test marketer."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Recipient, Upload
 from providers.models import Message, Provider
 from tests.cache_clock import let_seconds_pass
-from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, make_campaign, numbers_csv
 from tests.providers.test_dashboard_views import field_text
 
 pytestmark = pytest.mark.django_db
@@ -29,13 +29,6 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -80,9 +73,9 @@ def form_data(via: Provider, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def upload(client: Client, campaign: Campaign, content: bytes, name: str = "list.csv", **extra):
+def upload(marketer: Client, campaign: Campaign, content: bytes, name: str = "list.csv", **extra):
     file = SimpleUploadedFile(name, content, content_type="text/csv")
-    return client.post(
+    return marketer.post(
         url("campaign_upload", campaign), {"file": file, "default_country": "IN"}, **extra
     )
 
@@ -148,10 +141,10 @@ def test_uploads_and_previews_need_a_login(draft):
     assert not Upload.objects.exists()
 
 
-def test_the_sidebar_links_to_the_campaigns(client):
-    page = client.get(reverse("provider_list")).content.decode()
+def test_the_sidebar_links_to_the_campaigns(marketer):
+    page = marketer.get(reverse("provider_list")).content.decode()
     assert f'href="{reverse("campaign_list")}">Campaigns</a>' in page
-    page = client.get(reverse("campaign_list")).content.decode()
+    page = marketer.get(reverse("campaign_list")).content.decode()
     assert (
         f'class="nav__link is-active" aria-current="page" href="{reverse("campaign_list")}"' in page
     )
@@ -160,27 +153,27 @@ def test_the_sidebar_links_to_the_campaigns(client):
 # ---------------------------------------------------------------- list
 
 
-def test_without_a_provider_the_empty_list_asks_for_one_first(client):
-    page = client.get(reverse("campaign_list")).content.decode()
+def test_without_a_provider_the_empty_list_asks_for_one_first(marketer):
+    page = marketer.get(reverse("campaign_list")).content.decode()
     assert "No campaign yet" in page
     assert "Set up an SMS provider" in page
-    page = client.get(reverse("campaign_create")).content.decode()
+    page = marketer.get(reverse("campaign_create")).content.decode()
     assert "there is none yet" in page
 
 
-def test_the_empty_list_offers_a_new_campaign(client, generic_provider):
-    page = client.get(reverse("campaign_list")).content.decode()
+def test_the_empty_list_offers_a_new_campaign(marketer, generic_provider):
+    page = marketer.get(reverse("campaign_list")).content.decode()
     assert "No campaign yet" in page
     assert f'href="{reverse("campaign_create")}"' in page
 
 
-def test_the_list_shows_each_campaign_with_its_counts(client, ready):
+def test_the_list_shows_each_campaign_with_its_counts(marketer, ready):
     services.campaign_launch(campaign=ready)
     message(ready, "delivered")
     message(ready, "delivered")
     message(ready, "delivered")
     message(ready, "failed", code="901")
-    response = client.get(reverse("campaign_list"))
+    response = marketer.get(reverse("campaign_list"))
     assert response.status_code == 200
     page = response.content.decode()
     assert "Diwali offer" in page and "Generic" in page
@@ -193,10 +186,10 @@ def test_the_list_shows_each_campaign_with_its_counts(client, ready):
     assert cells[6].startswith("75.0%")
 
 
-def test_the_list_costs_the_same_queries_for_one_or_many_campaigns(client, generic_provider):
+def test_the_list_costs_the_same_queries_for_one_or_many_campaigns(marketer, generic_provider):
     def queries_for_list() -> int:
         with CaptureQueriesContext(connection) as captured:
-            assert client.get(reverse("campaign_list")).status_code == 200
+            assert marketer.get(reverse("campaign_list")).status_code == 200
         return len(captured)
 
     make_campaign(generic_provider)
@@ -211,9 +204,9 @@ def test_the_list_costs_the_same_queries_for_one_or_many_campaigns(client, gener
 
 
 def test_the_new_campaign_form_asks_for_the_providers_custom_values(
-    client, generic_provider, sinch_provider
+    marketer, generic_provider, sinch_provider
 ):
-    response = client.get(reverse("campaign_create"))
+    response = marketer.get(reverse("campaign_create"))
     assert response.status_code == 200
     page = response.content.decode()
     assert 'name="var_AppID"' in page
@@ -226,8 +219,8 @@ def test_the_new_campaign_form_asks_for_the_providers_custom_values(
     assert 'option value="IN" selected' in page
 
 
-def test_a_valid_campaign_is_saved_and_opens_its_page(client, user, sinch_provider):
-    response = client.post(
+def test_a_valid_campaign_is_saved_and_opens_its_page(marketer, user, sinch_provider):
+    response = marketer.post(
         reverse("campaign_create"),
         form_data(
             sinch_provider,
@@ -251,8 +244,8 @@ def test_a_valid_campaign_is_saved_and_opens_its_page(client, user, sinch_provid
     assert campaign.created_by == user
 
 
-def test_a_promotional_campaign_with_a_letters_sender_id_is_not_saved(client, generic_provider):
-    response = client.post(
+def test_a_promotional_campaign_with_a_letters_sender_id_is_not_saved(marketer, generic_provider):
+    response = marketer.post(
         reverse("campaign_create"), form_data(generic_provider, kind="promotional")
     )
     assert response.status_code == 400
@@ -261,8 +254,8 @@ def test_a_promotional_campaign_with_a_letters_sender_id_is_not_saved(client, ge
     assert not Campaign.objects.exists()
 
 
-def test_missing_provider_values_are_shown_beside_their_fields(client, sinch_provider):
-    response = client.post(
+def test_missing_provider_values_are_shown_beside_their_fields(marketer, sinch_provider):
+    response = marketer.post(
         reverse("campaign_create"), form_data(sinch_provider, sender_id="", var_AppID="")
     )
     assert response.status_code == 400
@@ -272,8 +265,8 @@ def test_missing_provider_values_are_shown_beside_their_fields(client, sinch_pro
     assert not Campaign.objects.exists()
 
 
-def test_every_invalid_field_says_why_and_the_input_is_kept(client, generic_provider):
-    response = client.post(
+def test_every_invalid_field_says_why_and_the_input_is_kept(marketer, generic_provider):
+    response = marketer.post(
         reverse("campaign_create"),
         form_data(
             generic_provider,
@@ -291,20 +284,20 @@ def test_every_invalid_field_says_why_and_the_input_is_kept(client, generic_prov
     assert not Campaign.objects.exists()
 
 
-def test_without_a_provider_nothing_is_saved(client, generic_provider):
-    response = client.post(reverse("campaign_create"), form_data(generic_provider, provider=""))
+def test_without_a_provider_nothing_is_saved(marketer, generic_provider):
+    response = marketer.post(reverse("campaign_create"), form_data(generic_provider, provider=""))
     assert response.status_code == 400
     assert "Choose the provider that sends the campaign." in field_text(response, "provider")
     assert not Campaign.objects.exists()
 
 
-def test_a_scheduled_campaign_needs_a_future_time(client, generic_provider):
-    response = client.post(
+def test_a_scheduled_campaign_needs_a_future_time(marketer, generic_provider):
+    response = marketer.post(
         reverse("campaign_create"), form_data(generic_provider, schedule="later")
     )
     assert "Pick the date and time to send." in field_text(response, "scheduled_at")
     past = timezone.localtime() - timedelta(hours=1)
-    response = client.post(
+    response = marketer.post(
         reverse("campaign_create"),
         form_data(generic_provider, schedule="later", scheduled_at=f"{past:%Y-%m-%dT%H:%M}"),
     )
@@ -312,7 +305,7 @@ def test_a_scheduled_campaign_needs_a_future_time(client, generic_provider):
     assert not Campaign.objects.exists()
 
     later = timezone.localtime() + timedelta(days=1)
-    response = client.post(
+    response = marketer.post(
         reverse("campaign_create"),
         form_data(generic_provider, schedule="later", scheduled_at=f"{later:%Y-%m-%dT%H:%M}"),
     )
@@ -324,16 +317,16 @@ def test_a_scheduled_campaign_needs_a_future_time(client, generic_provider):
 # ---------------------------------------------------------------- edit
 
 
-def test_the_edit_form_shows_the_stored_values(client, sinch_provider):
+def test_the_edit_form_shows_the_stored_values(marketer, sinch_provider):
     campaign = make_campaign(sinch_provider, entity_id="1701", variables={"AppID": "acme"})
-    page = client.get(url("campaign_edit", campaign)).content.decode()
+    page = marketer.get(url("campaign_edit", campaign)).content.decode()
     assert 'value="Diwali offer"' in page
     assert 'value="acme"' in page and 'value="1701"' in page
     assert f'<option value="{sinch_provider.pk}" selected>' in page
 
 
-def test_an_edit_is_saved(client, draft):
-    response = client.post(
+def test_an_edit_is_saved(marketer, draft):
+    response = marketer.post(
         url("campaign_edit", draft), form_data(draft.provider, name="Holi offer")
     )
     assert response.status_code == 302
@@ -341,8 +334,8 @@ def test_an_edit_is_saved(client, draft):
     assert draft.name == "Holi offer"
 
 
-def test_a_rejected_edit_changes_nothing(client, draft):
-    response = client.post(
+def test_a_rejected_edit_changes_nothing(marketer, draft):
+    response = marketer.post(
         url("campaign_edit", draft), form_data(draft.provider, name="Holi", kind="promotional")
     )
     assert response.status_code == 400
@@ -350,22 +343,22 @@ def test_a_rejected_edit_changes_nothing(client, draft):
     assert (draft.name, draft.kind) == ("Diwali offer", "transactional")
 
 
-def test_the_edit_form_previews_once_recipients_exist(client, draft):
-    page = client.get(url("campaign_edit", draft)).content.decode()
+def test_the_edit_form_previews_once_recipients_exist(marketer, draft):
+    page = marketer.get(url("campaign_edit", draft)).content.decode()
     assert "data-preview-url" not in page
     services.upload_create(campaign=draft, file=csv_file(numbers_csv(1)))
-    page = client.get(url("campaign_edit", draft)).content.decode()
+    page = marketer.get(url("campaign_edit", draft)).content.decode()
     assert f'data-preview-url="{url("campaign_preview", draft)}"' in page
 
 
 @pytest.mark.parametrize("status", [Status.RUNNING, Status.COMPLETED, Status.CANCELLED])
-def test_only_a_draft_can_be_edited(client, draft, status):
+def test_only_a_draft_can_be_edited(marketer, draft, status):
     set_status(draft, status)
-    response = client.get(url("campaign_edit", draft), follow=True)
+    response = marketer.get(url("campaign_edit", draft), follow=True)
     assert response.redirect_chain == [(draft.get_absolute_url(), 302)]
     assert "Only a draft campaign can be edited" in response.content.decode()
 
-    response = client.post(url("campaign_edit", draft), form_data(draft.provider, name="New"))
+    response = marketer.post(url("campaign_edit", draft), form_data(draft.provider, name="New"))
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.name == "Diwali offer"
@@ -374,8 +367,8 @@ def test_only_a_draft_can_be_edited(client, draft, status):
 # ---------------------------------------------------------------- the campaign page
 
 
-def test_a_draft_page_offers_uploads_a_preview_and_launch(client, ready):
-    response = client.get(ready.get_absolute_url())
+def test_a_draft_page_offers_uploads_a_preview_and_launch(marketer, ready):
+    response = marketer.get(ready.get_absolute_url())
     assert response.status_code == 200
     page = response.content.decode()
     assert 'class="badge badge--draft"' in page
@@ -387,9 +380,9 @@ def test_a_draft_page_offers_uploads_a_preview_and_launch(client, ready):
     assert url("campaign_pause", ready) not in page
 
 
-def test_a_running_campaign_offers_pause_cancel_progress_and_export(client, ready):
+def test_a_running_campaign_offers_pause_cancel_progress_and_export(marketer, ready):
     services.campaign_launch(campaign=ready)
-    page = client.get(ready.get_absolute_url()).content.decode()
+    page = marketer.get(ready.get_absolute_url()).content.decode()
     assert 'class="badge badge--running"' in page
     assert url("campaign_pause", ready) in page and url("campaign_cancel", ready) in page
     assert url("campaign_resume", ready) not in page
@@ -400,24 +393,24 @@ def test_a_running_campaign_offers_pause_cancel_progress_and_export(client, read
     assert url("campaign_edit", ready) not in page
 
 
-def test_a_paused_campaign_offers_resume(client, ready):
+def test_a_paused_campaign_offers_resume(marketer, ready):
     services.campaign_launch(campaign=ready)
     services.campaign_pause(campaign=ready)
-    page = client.get(ready.get_absolute_url()).content.decode()
+    page = marketer.get(ready.get_absolute_url()).content.decode()
     assert url("campaign_resume", ready) in page and url("campaign_pause", ready) not in page
     assert "data-confirm=" in page  # cancelling asks first
 
 
-def test_an_unknown_campaign_is_404(client):
-    assert client.get(reverse("campaign_detail", args=[999])).status_code == 404
+def test_an_unknown_campaign_is_404(marketer):
+    assert marketer.get(reverse("campaign_detail", args=[999])).status_code == 404
 
 
 # ---------------------------------------------------------------- uploads
 
 
-def test_a_good_csv_is_imported_and_counted(client, draft):
+def test_a_good_csv_is_imported_and_counted(marketer, draft):
     content = b"phone,first_name\n9876500001,Asha\nnot-a-number,B\n9876500001,C\n"
-    response = upload(client, draft, content, **JSON)
+    response = upload(marketer, draft, content, **JSON)
     assert response.status_code == 201
     data = response.json()
     assert (data["status"], data["rows_total"], data["rows_accepted"], data["rows_rejected"]) == (
@@ -434,9 +427,9 @@ def test_a_good_csv_is_imported_and_counted(client, draft):
     assert Recipient.objects.get().phone == "+919876500001"
 
 
-def test_without_the_script_an_upload_redirects_to_the_page_showing_its_result(client, draft):
+def test_without_the_script_an_upload_redirects_to_the_page_showing_its_result(marketer, draft):
     content = b"phone\n9876500001\n12345\n"
-    response = upload(client, draft, content, follow=True)
+    response = upload(marketer, draft, content, follow=True)
     assert response.redirect_chain == [(draft.get_absolute_url() + "#recipients", 302)]
     page = response.content.decode()
     assert "list.csv: 1 of 2 rows imported." in page
@@ -456,20 +449,20 @@ def test_without_the_script_an_upload_redirects_to_the_page_showing_its_result(c
         (b"", "The file is empty"),
     ],
 )
-def test_a_file_that_cannot_be_read_says_why(client, draft, content, reason):
-    response = upload(client, draft, content, **JSON)
+def test_a_file_that_cannot_be_read_says_why(marketer, draft, content, reason):
+    response = upload(marketer, draft, content, **JSON)
     assert response.status_code == 400
     assert reason in response.json()["errors"]["file"][0]
 
-    response = upload(client, draft, content)
+    response = upload(marketer, draft, content)
     assert response.status_code == 400
     assert reason in field_text(response, "file")
     assert not Upload.objects.exists() and not Recipient.objects.exists()
 
 
-def test_a_named_phone_column_that_does_not_exist_is_refused(client, draft):
+def test_a_named_phone_column_that_does_not_exist_is_refused(marketer, draft):
     file = SimpleUploadedFile("list.csv", b"mobile\n9876500001\n")
-    response = client.post(
+    response = marketer.post(
         url("campaign_upload", draft),
         {"file": file, "phone_column": "cell", "default_country": "IN"},
         **JSON,
@@ -478,42 +471,42 @@ def test_a_named_phone_column_that_does_not_exist_is_refused(client, draft):
     assert "There is no column 'cell'" in response.json()["errors"]["file"][0]
 
 
-def test_recipients_cannot_be_added_after_launch(client, ready):
+def test_recipients_cannot_be_added_after_launch(marketer, ready):
     services.campaign_launch(campaign=ready)
-    response = upload(client, ready, b"phone\n9876511111\n", **JSON)
+    response = upload(marketer, ready, b"phone\n9876511111\n", **JSON)
     assert response.status_code == 409
     assert "Only a draft campaign" in response.json()["errors"]["__all__"][0]
 
-    response = upload(client, ready, b"phone\n9876511111\n", follow=True)
+    response = upload(marketer, ready, b"phone\n9876511111\n", follow=True)
     assert response.redirect_chain == [(ready.get_absolute_url(), 302)]
     assert "Only a draft campaign can be given recipients" in response.content.decode()
     assert Upload.objects.count() == 1
 
 
 def test_a_large_file_is_imported_in_the_background_and_its_progress_polled(
-    client, draft, settings
+    marketer, draft, settings
 ):
     settings.SMSGATEWAY_INLINE_IMPORT_BYTES = 5
-    response = upload(client, draft, numbers_csv(4).encode(), **JSON)
+    response = upload(marketer, draft, numbers_csv(4).encode(), **JSON)
     assert response.status_code == 202
     data = response.json()
     assert (data["status"], data["finished"], data["progress"]) == ("pending", False, 0)
 
-    page = client.get(draft.get_absolute_url()).content.decode()
+    page = marketer.get(draft.get_absolute_url()).content.decode()
     assert f'data-status-url="{data["status_url"]}"' in page
     assert "Importing list.csv" in page
 
     services.upload_import(upload_id=data["id"])
-    status = client.get(data["status_url"]).json()
+    status = marketer.get(data["status_url"]).json()
     assert (status["status"], status["finished"], status["progress"]) == ("done", True, 100)
     assert (status["rows_total"], status["rows_accepted"]) == (4, 4)
     assert status["bytes_read"] == status["size"] > 0
 
 
-def test_the_rejected_rows_download_as_csv(client, draft):
-    upload(client, draft, b"phone\n9876500001\n=cmd()\n9876500001\n")
+def test_the_rejected_rows_download_as_csv(marketer, draft):
+    upload(marketer, draft, b"phone\n9876500001\n=cmd()\n9876500001\n")
     done = Upload.objects.get()
-    response = client.get(url("campaign_upload_errors", draft, done.pk))
+    response = marketer.get(url("campaign_upload_errors", draft, done.pk))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
@@ -523,18 +516,18 @@ def test_the_rejected_rows_download_as_csv(client, draft):
     ]
 
 
-def test_another_campaigns_upload_is_404(client, draft, generic_provider):
-    upload(client, draft, b"phone\n9876500001\n")
+def test_another_campaigns_upload_is_404(marketer, draft, generic_provider):
+    upload(marketer, draft, b"phone\n9876500001\n")
     other = make_campaign(generic_provider, name="Other")
     done = Upload.objects.get()
-    assert client.get(url("campaign_upload_errors", other, done.pk)).status_code == 404
-    assert client.get(url("campaign_upload_status", other, done.pk)).status_code == 404
+    assert marketer.get(url("campaign_upload_errors", other, done.pk)).status_code == 404
+    assert marketer.get(url("campaign_upload_status", other, done.pk)).status_code == 404
 
 
 # ---------------------------------------------------------------- preview
 
 
-def test_the_preview_personalises_the_first_rows_and_names_their_problems(client, draft):
+def test_the_preview_personalises_the_first_rows_and_names_their_problems(marketer, draft):
     services.upload_create(
         campaign=draft,
         file=csv_file(
@@ -544,7 +537,7 @@ def test_the_preview_personalises_the_first_rows_and_names_their_problems(client
             + "".join(f"98765100{i:02d},P{i},C{i}\n" for i in range(5))
         ),
     )
-    response = client.post(
+    response = marketer.post(
         url("campaign_preview", draft),
         json.dumps(
             {
@@ -575,37 +568,37 @@ def test_the_preview_personalises_the_first_rows_and_names_their_problems(client
     assert rows[2]["error"].endswith("' is 31 characters; at most 30 are allowed")
 
 
-def test_the_preview_wants_a_json_object(client, draft):
-    response = client.post(url("campaign_preview", draft), "[1]", "application/json")
+def test_the_preview_wants_a_json_object(marketer, draft):
+    response = marketer.post(url("campaign_preview", draft), "[1]", "application/json")
     assert response.status_code == 400
-    assert client.get(url("campaign_preview", draft)).status_code == 405
+    assert marketer.get(url("campaign_preview", draft)).status_code == 405
 
 
 # ---------------------------------------------------------------- lifecycle
 
 
-def test_launch_starts_the_campaign(client, ready):
-    response = client.post(url("campaign_launch", ready), follow=True)
+def test_launch_starts_the_campaign(marketer, ready):
+    response = marketer.post(url("campaign_launch", ready), follow=True)
     assert response.redirect_chain == [(ready.get_absolute_url(), 302)]
     assert "Campaign launched" in response.content.decode()
     ready.refresh_from_db()
     assert ready.status == Status.RUNNING
 
 
-def test_a_campaign_with_a_future_time_is_scheduled_at_launch(client, ready):
+def test_a_campaign_with_a_future_time_is_scheduled_at_launch(marketer, ready):
     Campaign.objects.filter(pk=ready.pk).update(scheduled_at=timezone.now() + timedelta(hours=2))
-    response = client.post(url("campaign_launch", ready), follow=True)
+    response = marketer.post(url("campaign_launch", ready), follow=True)
     assert "Campaign scheduled: sending starts" in response.content.decode()
     ready.refresh_from_db()
     assert ready.status == Status.SCHEDULED
 
 
-def test_a_refused_launch_lists_the_rows_that_fail(client, draft):
+def test_a_refused_launch_lists_the_rows_that_fail(marketer, draft):
     Campaign.objects.filter(pk=draft.pk).update(message="Dear {{name}}, hello")
     services.upload_create(
         campaign=draft, file=csv_file("phone,name\n9876500001,Asha\n9876500002,\n")
     )
-    response = client.post(url("campaign_launch", draft))
+    response = marketer.post(url("campaign_launch", draft))
     assert response.status_code == 400
     page = response.content.decode()
     assert "The campaign was not launched." in page
@@ -614,48 +607,48 @@ def test_a_refused_launch_lists_the_rows_that_fail(client, draft):
     assert draft.status == Status.DRAFT
 
 
-def test_a_launch_without_recipients_says_so(client, draft):
-    response = client.post(url("campaign_launch", draft))
+def test_a_launch_without_recipients_says_so(marketer, draft):
+    response = marketer.post(url("campaign_launch", draft))
     assert response.status_code == 400
     assert "Upload at least one list of recipients first." in response.content.decode()
 
 
-def test_launching_twice_says_it_is_not_allowed(client, ready):
+def test_launching_twice_says_it_is_not_allowed(marketer, ready):
     services.campaign_launch(campaign=ready)
-    response = client.post(url("campaign_launch", ready), follow=True)
+    response = marketer.post(url("campaign_launch", ready), follow=True)
     assert "A running campaign cannot be launched." in response.content.decode()
 
 
-def test_pause_resume_and_cancel(client, ready):
+def test_pause_resume_and_cancel(marketer, ready):
     services.campaign_launch(campaign=ready)
 
-    response = client.post(url("campaign_pause", ready), follow=True)
+    response = marketer.post(url("campaign_pause", ready), follow=True)
     assert "Campaign paused" in response.content.decode()
     assert Campaign.objects.get().status == Status.PAUSED
 
-    client.post(url("campaign_resume", ready))
+    marketer.post(url("campaign_resume", ready))
     assert Campaign.objects.get().status == Status.RUNNING
 
-    client.post(url("campaign_cancel", ready))
+    marketer.post(url("campaign_cancel", ready))
     assert Campaign.objects.get().status == Status.CANCELLED
 
 
-def test_an_action_the_status_does_not_allow_is_explained(client, draft):
-    response = client.post(url("campaign_resume", draft), follow=True)
+def test_an_action_the_status_does_not_allow_is_explained(marketer, draft):
+    response = marketer.post(url("campaign_resume", draft), follow=True)
     assert response.redirect_chain == [(draft.get_absolute_url(), 302)]
     assert "A draft campaign cannot be resumed." in response.content.decode()
     assert Campaign.objects.get().status == Status.DRAFT
 
 
-def test_actions_must_be_posted(client, ready):
-    assert client.get(url("campaign_launch", ready)).status_code == 405
+def test_actions_must_be_posted(marketer, ready):
+    assert marketer.get(url("campaign_launch", ready)).status_code == 405
     assert Campaign.objects.get().status == Status.DRAFT
 
 
 # ---------------------------------------------------------------- progress and export
 
 
-def test_the_progress_counts_every_outcome(client, ready):
+def test_the_progress_counts_every_outcome(marketer, ready):
     services.campaign_launch(campaign=ready)
     for status in ("delivered", "delivered", "failed", "submitted", "queued"):
         message(ready, status, code="901" if status == "failed" else "")
@@ -667,7 +660,7 @@ def test_the_progress_counts_every_outcome(client, ready):
         campaign=ready, upload=Upload.objects.get(), row=10, phone="+919876599998"
     )
 
-    data = client.get(url("campaign_progress", ready)).json()
+    data = marketer.get(url("campaign_progress", ready)).json()
 
     assert (data["status"], data["terminal"], data["live"]) == ("running", False, True)
     stats = data["stats"]
@@ -699,20 +692,20 @@ def test_the_progress_counts_every_outcome(client, ready):
     assert data["send_rate"] == pytest.approx(5 / 60)
 
 
-def test_a_finished_campaign_is_followed_only_while_reports_are_due(client, ready, monkeypatch):
+def test_a_finished_campaign_is_followed_only_while_reports_are_due(marketer, ready, monkeypatch):
     set_status(ready, Status.COMPLETED)
     message(ready, "submitted")
-    assert client.get(url("campaign_progress", ready)).json()["live"] is True
+    assert marketer.get(url("campaign_progress", ready)).json()["live"] is True
     Message.objects.update(status="delivered")
     # The counts are kept a few seconds between polls.
     let_seconds_pass(monkeypatch, selectors.COUNTS_SECONDS + 1)
-    data = client.get(url("campaign_progress", ready)).json()
+    data = marketer.get(url("campaign_progress", ready)).json()
     assert (data["terminal"], data["live"]) == (True, False)
 
 
-def test_the_results_download_as_csv(client, ready):
+def test_the_results_download_as_csv(marketer, ready):
     services.campaign_launch(campaign=ready)
-    response = client.get(url("campaign_export", ready))
+    response = marketer.get(url("campaign_export", ready))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="campaign-{ready.pk}-results.csv"' in response["Content-Disposition"]

@@ -18,7 +18,7 @@ from campaigns.models import Campaign
 from providers import claims
 from providers.dispatcher import Dispatcher
 from providers.models import Lane, Message
-from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv, run_worker
+from tests.factories import csv_file, make_campaign, make_provider, numbers_csv, run_worker
 from tests.fake_provider import Answer, FakeProvider
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback")]

@@ -14,7 +14,7 @@ import pytest
 from campaigns import services
 from campaigns.models import Campaign, Recipient
 from providers.models import Message, MessageEvent
-from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv, run_worker
+from tests.factories import csv_file, make_campaign, make_provider, numbers_csv, run_worker
 from tests.fake_provider import Answer, FakeProvider
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback")]

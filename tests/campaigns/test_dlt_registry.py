@@ -14,7 +14,7 @@ from dlt import services as dlt_services
 from dlt.models import Category, WhitelistEntry
 from providers.models import Message
 from providers.rendering import render_request
-from tests.campaigns.conftest import csv_file, make_campaign
+from tests.factories import csv_file, make_campaign
 
 pytestmark = pytest.mark.django_db
 

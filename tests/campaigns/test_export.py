@@ -6,7 +6,7 @@ import io
 import pytest
 
 from campaigns import selectors, services
-from tests.campaigns.conftest import csv_file, make_campaign
+from tests.factories import csv_file, make_campaign
 
 pytestmark = pytest.mark.django_db
 

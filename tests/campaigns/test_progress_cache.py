@@ -15,16 +15,9 @@ from campaigns import selectors, services
 from campaigns.models import Campaign
 from providers.models import Message
 from tests.cache_clock import let_seconds_pass
-from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, make_campaign, numbers_csv
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -47,25 +40,25 @@ def completed(campaign: Campaign, *, minutes_ago: int) -> Message:
     )
 
 
-def progress(client: Client, campaign: Campaign) -> dict:
-    return client.get(reverse("campaign_progress", args=[campaign.pk])).json()
+def progress(marketer: Client, campaign: Campaign) -> dict:
+    return marketer.get(reverse("campaign_progress", args=[campaign.pk])).json()
 
 
-def test_each_poll_adds_the_reports_that_arrived_since(client, running):
+def test_each_poll_adds_the_reports_that_arrived_since(marketer, running):
     completed(running, minutes_ago=30)
     completed(running, minutes_ago=5)
-    first = progress(client, running)["timeline"]
+    first = progress(marketer, running)["timeline"]
     assert [row["delivered"] for row in first] == [1, 1]
 
     completed(running, minutes_ago=0)
     completed(running, minutes_ago=0)
-    second = progress(client, running)["timeline"]
+    second = progress(marketer, running)["timeline"]
 
     assert [row["delivered"] for row in second] == [1, 1, 2]
     assert second[:2] == first
 
 
-def test_a_finished_campaign_shows_its_final_figures(client, running):
+def test_a_finished_campaign_shows_its_final_figures(marketer, running):
     completed(running, minutes_ago=1)
     Campaign.objects.filter(pk=running.pk).update(status=Campaign.Status.COMPLETED)
     running.refresh_from_db()
@@ -73,62 +66,62 @@ def test_a_finished_campaign_shows_its_final_figures(client, running):
         status=Message.Status.DELIVERED
     ).update(status=Message.Status.FAILED, error_code="901")
 
-    data = progress(client, running)
+    data = progress(marketer, running)
 
     assert data["terminal"] and not data["live"]
     assert data["stats"]["delivered"] == 1
-    assert progress(client, running) == data
+    assert progress(marketer, running) == data
 
 
-def test_a_running_campaigns_counts_catch_up_within_a_few_seconds(client, running, monkeypatch):
-    assert progress(client, running)["stats"]["delivered"] == 0
+def test_a_running_campaigns_counts_catch_up_within_a_few_seconds(marketer, running, monkeypatch):
+    assert progress(marketer, running)["stats"]["delivered"] == 0
 
     completed(running, minutes_ago=0)
-    kept = progress(client, running)
+    kept = progress(marketer, running)
     # The chart moves on every poll; the counts are those of a few seconds ago.
     assert sum(row["delivered"] for row in kept["timeline"]) == 1
     assert kept["stats"]["delivered"] == 0
 
     let_seconds_pass(monkeypatch, selectors.COUNTS_SECONDS + 1)
-    assert progress(client, running)["stats"]["delivered"] == 1
+    assert progress(marketer, running)["stats"]["delivered"] == 1
 
 
-def test_the_page_says_its_counts_are_updated_every_few_seconds(client, running):
-    page = client.get(running.get_absolute_url()).content.decode()
+def test_the_page_says_its_counts_are_updated_every_few_seconds(marketer, running):
+    page = marketer.get(running.get_absolute_url()).content.decode()
     assert "Counts are updated every few seconds." in page
 
 
-def test_a_pause_shows_at_once(client, running):
-    assert progress(client, running)["status"] == "running"
+def test_a_pause_shows_at_once(marketer, running):
+    assert progress(marketer, running)["status"] == "running"
     services.campaign_pause(campaign=running)
-    assert progress(client, running)["status"] == "paused"
+    assert progress(marketer, running)["status"] == "paused"
 
 
-def list_row(client: Client, campaign: Campaign) -> list[str]:
-    page = client.get(reverse("campaign_list")).content.decode()
+def list_row(marketer: Client, campaign: Campaign) -> list[str]:
+    page = marketer.get(reverse("campaign_list")).content.decode()
     row = page.split(f'data-campaign-row="{campaign.pk}"')[1].split("</tr>")[0]
     return [cell.split(">", 1)[1].split("</td>")[0] for cell in row.split("<td")[1:]]
 
 
-def test_the_lists_counts_catch_up_within_a_few_seconds(client, running, monkeypatch):
-    before = list_row(client, running)
+def test_the_lists_counts_catch_up_within_a_few_seconds(marketer, running, monkeypatch):
+    before = list_row(marketer, running)
     assert before[4] == "3"  # recipients
     assert '"text-success">0<' in before[5]
 
     completed(running, minutes_ago=0)
-    assert list_row(client, running) == before
+    assert list_row(marketer, running) == before
 
     let_seconds_pass(monkeypatch, selectors.COUNTS_SECONDS + 1)
-    assert '"text-success">1<' in list_row(client, running)[5]
+    assert '"text-success">1<' in list_row(marketer, running)[5]
 
 
-def test_a_new_campaign_is_listed_with_its_own_counts(client, running, generic_provider):
-    list_row(client, running)
+def test_a_new_campaign_is_listed_with_its_own_counts(marketer, running, generic_provider):
+    list_row(marketer, running)
     draft = make_campaign(generic_provider, name="Second")
     services.upload_create(campaign=draft, file=csv_file(numbers_csv(2, start=50)))
 
-    assert list_row(client, draft)[4] == "2"
-    assert list_row(client, running)[4] == "3"
+    assert list_row(marketer, draft)[4] == "2"
+    assert list_row(marketer, running)[4] == "3"
 
 
 def bars(timeline: list[dict]) -> list[tuple[int, int]]:

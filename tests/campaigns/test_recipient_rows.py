@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Recipient, Upload
 from campaigns.recipient_rows import NewRecipient, recipients_existing, recipients_insert
-from tests.campaigns.conftest import make_campaign
+from tests.factories import make_campaign
 
 pytestmark = pytest.mark.django_db
 

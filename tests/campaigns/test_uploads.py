@@ -6,7 +6,7 @@ from campaigns import services
 from campaigns.csv_reader import CsvError
 from campaigns.models import Recipient, Upload
 from providers.models import OptOut
-from tests.campaigns.conftest import csv_file, make_campaign
+from tests.factories import csv_file, make_campaign
 
 pytestmark = pytest.mark.django_db
 

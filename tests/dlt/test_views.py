@@ -1,4 +1,4 @@
-"""The DLT pages (Settings › Engage › Channels › SMS › DLT), through Django's test client."""
+"""The DLT pages (Settings › Engage › Channels › SMS › DLT), through Django's test marketer."""
 
 from __future__ import annotations
 
@@ -87,15 +87,8 @@ def csv_upload(text: str, name: str = "export.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode("utf-8"), content_type="text/csv")
 
 
-def check(client: Client, **body: Any) -> Any:
-    return client.post(reverse("dlt_check"), json.dumps(body), content_type="application/json")
-
-
-@pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+def check(marketer: Client, **body: Any) -> Any:
+    return marketer.post(reverse("dlt_check"), json.dumps(body), content_type="application/json")
 
 
 @pytest.fixture(autouse=True)
@@ -135,8 +128,8 @@ def test_every_dlt_page_sends_anonymous_visitors_to_the_login_page(db, name, kwa
     assert response["Location"] == f"{reverse('login')}?next={url}"
 
 
-def test_the_dlt_page_sits_under_sms_in_the_nav_and_the_breadcrumb(client):
-    response = client.get(reverse("dlt_overview"))
+def test_the_dlt_page_sits_under_sms_in_the_nav_and_the_breadcrumb(marketer):
+    response = marketer.get(reverse("dlt_overview"))
     assert response.status_code == 200
     page = response.content.decode()
     assert reverse("dlt_overview") == "/settings/engage/channels/sms/dlt/"
@@ -145,8 +138,8 @@ def test_the_dlt_page_sits_under_sms_in_the_nav_and_the_breadcrumb(client):
     assert text_of(response, ("aria-label", "Breadcrumb")) == "Settings Engage Channels SMS DLT"
 
 
-def test_the_provider_pages_still_mark_sms_as_current(client):
-    page = client.get(reverse("provider_list")).content.decode()
+def test_the_provider_pages_still_mark_sms_as_current(marketer):
+    page = marketer.get(reverse("provider_list")).content.decode()
     current = re.findall(r'<a class="nav__link is-active" aria-current="page" href="([^"]+)"', page)
     assert current == [reverse("provider_list")]
     assert f'<a class="nav__link" href="{reverse("dlt_overview")}">DLT</a>' in page
@@ -155,8 +148,8 @@ def test_the_provider_pages_still_mark_sms_as_current(client):
 # ---------------------------------------------------------------- the DLT page
 
 
-def test_an_empty_registry_says_campaign_fields_are_free_text_and_offers_import_and_add(client):
-    response = client.get(reverse("dlt_overview"))
+def test_an_empty_registry_says_campaign_fields_are_free_text_and_offers_import_and_add(marketer):
+    response = marketer.get(reverse("dlt_overview"))
     empty = text_of(response, ("data-dlt-empty", ""))
     assert "No DLT registry yet" in empty
     assert "With an empty registry the DLT fields of a campaign are free text" in empty
@@ -167,10 +160,10 @@ def test_an_empty_registry_says_campaign_fields_are_free_text_and_offers_import_
 
 
 def test_the_page_lists_each_kind_with_its_counts_and_links(
-    client, entity, alert_header, promo_header, otp_template, offer_template, offer_link
+    marketer, entity, alert_header, promo_header, otp_template, offer_template, offer_link
 ):
     Header.objects.filter(pk=promo_header.pk).update(last_used_at=timezone.now())
-    response = client.get(reverse("dlt_overview"))
+    response = marketer.get(reverse("dlt_overview"))
     page = response.content.decode()
 
     templates = section_text(response, "templates")
@@ -202,25 +195,29 @@ def test_the_page_lists_each_kind_with_its_counts_and_links(
         assert f'href="{reverse(name)}"' in page
 
 
-def test_the_templates_are_filtered_by_header_and_searched(client, otp_template, offer_template):
-    by_header = section_text(client.get(reverse("dlt_overview"), {"header": "aclalt"}), "templates")
+def test_the_templates_are_filtered_by_header_and_searched(marketer, otp_template, offer_template):
+    by_header = section_text(
+        marketer.get(reverse("dlt_overview"), {"header": "aclalt"}), "templates"
+    )
     assert "Templates 1 of 2" in by_header
     assert "1207160000000000101" in by_header
     assert "1207160000000000202" not in by_header
 
-    searched = section_text(client.get(reverse("dlt_overview"), {"q": "off today"}), "templates")
+    searched = section_text(marketer.get(reverse("dlt_overview"), {"q": "off today"}), "templates")
     assert "1207160000000000202" in searched
     assert "1207160000000000101" not in searched
 
-    nothing = section_text(client.get(reverse("dlt_overview"), {"q": "no such words"}), "templates")
+    nothing = section_text(
+        marketer.get(reverse("dlt_overview"), {"q": "no such words"}), "templates"
+    )
     assert "No template matches." in nothing
 
 
 # ---------------------------------------------------------------- entities
 
 
-def test_an_entity_is_added_and_edited_through_its_form(client):
-    response = client.post(
+def test_an_entity_is_added_and_edited_through_its_form(marketer):
+    response = marketer.post(
         reverse("dlt_entity_new"),
         {"name": "Acme Retail", "entity_id": " 1201160000000000001 ", "tm_chain_id": ""},
         follow=True,
@@ -229,7 +226,7 @@ def test_an_entity_is_added_and_edited_through_its_form(client):
     assert entity.entity_id == "1201160000000000001"
     assert "Entity Acme Retail (1201160000000000001) saved." in text_of(response)
 
-    response = client.post(
+    response = marketer.post(
         entity.get_absolute_url(),
         {"name": "Acme Retail Ltd", "entity_id": entity.entity_id, "tm_chain_id": "TM-1,TM-2"},
     )
@@ -238,8 +235,8 @@ def test_an_entity_is_added_and_edited_through_its_form(client):
     assert (entity.name, entity.tm_chain_id) == ("Acme Retail Ltd", "TM-1,TM-2")
 
 
-def test_a_pe_id_already_registered_is_refused_beside_its_field(client, entity):
-    response = client.post(
+def test_a_pe_id_already_registered_is_refused_beside_its_field(marketer, entity):
+    response = marketer.post(
         reverse("dlt_entity_new"), {"name": "Copy", "entity_id": entity.entity_id}
     )
     assert response.status_code == 400
@@ -250,8 +247,8 @@ def test_a_pe_id_already_registered_is_refused_beside_its_field(client, entity):
 # ---------------------------------------------------------------- headers
 
 
-def test_a_promotional_header_of_letters_is_refused_beside_the_sender_id(client, entity):
-    response = client.post(
+def test_a_promotional_header_of_letters_is_refused_beside_the_sender_id(marketer, entity):
+    response = marketer.post(
         reverse("dlt_header_new"),
         {"sender_id": "ACLALT", "category": "promotional", "entity": entity.pk, "status": "active"},
     )
@@ -261,8 +258,8 @@ def test_a_promotional_header_of_letters_is_refused_beside_the_sender_id(client,
     assert not Header.objects.exists()
 
 
-def test_every_reason_a_header_is_refused_shows_at_once(client):
-    response = client.post(
+def test_every_reason_a_header_is_refused_shows_at_once(marketer):
+    response = marketer.post(
         reverse("dlt_header_new"), {"sender_id": "12", "category": "", "status": "active"}
     )
     assert response.status_code == 400
@@ -270,8 +267,8 @@ def test_every_reason_a_header_is_refused_shows_at_once(client):
     assert "Choose the entity the header is registered for." in field_text(response, "entity")
 
 
-def test_a_header_is_added_in_capitals_and_edited(client, entity):
-    response = client.post(
+def test_a_header_is_added_in_capitals_and_edited(marketer, entity):
+    response = marketer.post(
         reverse("dlt_header_new"),
         {
             "sender_id": "acmotp",
@@ -285,9 +282,9 @@ def test_a_header_is_added_in_capitals_and_edited(client, entity):
     header = Header.objects.get()
     assert header.sender_id == "ACMOTP"
 
-    page = client.get(header.get_absolute_url())
+    page = marketer.get(header.get_absolute_url())
     assert 'value="ACMOTP"' in page.content.decode()
-    response = client.post(
+    response = marketer.post(
         header.get_absolute_url(),
         {
             "sender_id": "ACMOTP",
@@ -318,8 +315,8 @@ def template_form(entity: Entity, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def test_the_template_form_lists_the_tags(client, entity):
-    help_text = field_text(client.get(reverse("dlt_template_new")), "text")
+def test_the_template_form_lists_the_tags(marketer, entity):
+    help_text = field_text(marketer.get(reverse("dlt_template_new")), "text")
     for tag in (
         "{#var#}",
         "{#numeric#}",
@@ -332,8 +329,8 @@ def test_the_template_form_lists_the_tags(client, entity):
         assert tag in help_text
 
 
-def test_a_template_is_added_with_its_headers(client, entity, alert_header):
-    response = client.post(
+def test_a_template_is_added_with_its_headers(marketer, entity, alert_header):
+    response = marketer.post(
         reverse("dlt_template_new"), template_form(entity, headers=[alert_header.pk])
     )
     assert response.status_code == 302
@@ -343,9 +340,9 @@ def test_a_template_is_added_with_its_headers(client, entity, alert_header):
 
 
 def test_a_template_with_an_unknown_tag_or_a_header_of_another_kind_is_refused(
-    client, entity, promo_header
+    marketer, entity, promo_header
 ):
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_template_new"),
         template_form(entity, text="Order {#orderid#} arrives", headers=[promo_header.pk]),
     )
@@ -355,11 +352,11 @@ def test_a_template_with_an_unknown_tag_or_a_header_of_another_kind_is_refused(
     assert not Template.objects.exists()
 
 
-def test_a_template_is_edited_with_its_headers_ticked(client, entity, otp_template, alert_header):
-    page = client.get(otp_template.get_absolute_url()).content.decode()
+def test_a_template_is_edited_with_its_headers_ticked(marketer, entity, otp_template, alert_header):
+    page = marketer.get(otp_template.get_absolute_url()).content.decode()
     assert re.search(rf'<input[^>]+value="{alert_header.pk}"[^>]+checked', page)
 
-    response = client.post(
+    response = marketer.post(
         otp_template.get_absolute_url(),
         template_form(
             entity, template_id=otp_template.template_id, name="OTP", text="OTP {#numeric#}"
@@ -374,8 +371,8 @@ def test_a_template_is_edited_with_its_headers_ticked(client, entity, otp_templa
 # ---------------------------------------------------------------- whitelist
 
 
-def test_a_link_is_whitelisted_and_made_dynamic(client, entity, alert_header):
-    response = client.post(
+def test_a_link_is_whitelisted_and_made_dynamic(marketer, entity, alert_header):
+    response = marketer.post(
         reverse("dlt_whitelist_new"),
         {
             "kind": "url",
@@ -389,7 +386,7 @@ def test_a_link_is_whitelisted_and_made_dynamic(client, entity, alert_header):
     assert (entry.value, entry.dynamic) == ("https://acme.example/offer", False)
     assert list(entry.headers.all()) == [alert_header]
 
-    response = client.post(
+    response = marketer.post(
         entry.get_absolute_url(),
         {"kind": "url", "value": entry.value, "entity": entity.pk, "dynamic": "on"},
     )
@@ -399,8 +396,8 @@ def test_a_link_is_whitelisted_and_made_dynamic(client, entity, alert_header):
     assert list(entry.headers.all()) == []
 
 
-def test_a_whitelist_value_that_is_no_link_is_refused_beside_it(client, entity):
-    response = client.post(
+def test_a_whitelist_value_that_is_no_link_is_refused_beside_it(marketer, entity):
+    response = marketer.post(
         reverse("dlt_whitelist_new"), {"kind": "url", "value": "not a link", "entity": entity.pk}
     )
     assert response.status_code == 400
@@ -413,31 +410,31 @@ def test_a_whitelist_value_that_is_no_link_is_refused_beside_it(client, entity):
 # ---------------------------------------------------------------- delete
 
 
-def test_a_header_is_deleted_after_the_confirmation(client, alert_header):
-    page = client.get(alert_header.get_absolute_url())
+def test_a_header_is_deleted_after_the_confirmation(marketer, alert_header):
+    page = marketer.get(alert_header.get_absolute_url())
     assert "Delete ACLALT from the registry?" in text_of(page)
     url = reverse("dlt_delete", args=["headers", alert_header.pk])
     assert f'action="{url}"' in page.content.decode()
 
-    response = client.post(url, follow=True)
+    response = marketer.post(url, follow=True)
     assert response.redirect_chain == [(reverse("dlt_overview") + "#headers", 302)]
     assert "Header ACLALT deleted." in text_of(response)
     assert not Header.objects.exists()
 
 
-def test_deleting_needs_a_post_and_a_known_kind(client, alert_header):
-    assert client.get(reverse("dlt_delete", args=["headers", alert_header.pk])).status_code == 405
+def test_deleting_needs_a_post_and_a_known_kind(marketer, alert_header):
+    assert marketer.get(reverse("dlt_delete", args=["headers", alert_header.pk])).status_code == 405
     assert (
-        client.post(reverse("dlt_delete", args=["providers", alert_header.pk])).status_code == 404
+        marketer.post(reverse("dlt_delete", args=["providers", alert_header.pk])).status_code == 404
     )
     assert Header.objects.exists()
 
 
-def test_an_entity_still_in_use_is_kept_with_the_reason(client, entity, alert_header):
-    page = client.get(entity.get_absolute_url())
+def test_an_entity_still_in_use_is_kept_with_the_reason(marketer, entity, alert_header):
+    page = marketer.get(entity.get_absolute_url())
     assert "cannot be deleted yet: it still has 1 header, 0 templates" in text_of(page)
 
-    response = client.post(reverse("dlt_delete", args=["entities", entity.pk]), follow=True)
+    response = marketer.post(reverse("dlt_delete", args=["entities", entity.pk]), follow=True)
     assert response.redirect_chain == [(entity.get_absolute_url(), 302)]
     assert "still has headers, templates or whitelist entries: delete those first." in text_of(
         response, ("data-flash", "")
@@ -454,8 +451,8 @@ PORTAL_TEMPLATES = (
 )
 
 
-def test_a_portal_export_is_imported_with_its_rejected_rows(client, entity, alert_header):
-    response = client.post(
+def test_a_portal_export_is_imported_with_its_rejected_rows(marketer, entity, alert_header):
+    response = marketer.post(
         reverse("dlt_import"),
         {"kind": "templates", "file": csv_upload(PORTAL_TEMPLATES), "entity": entity.pk},
     )
@@ -473,11 +470,11 @@ def test_a_portal_export_is_imported_with_its_rejected_rows(client, entity, aler
     assert not list(_import_dir().iterdir())
 
 
-def test_a_file_with_unknown_headings_is_imported_after_its_columns_are_mapped(client, entity):
+def test_a_file_with_unknown_headings_is_imported_after_its_columns_are_mapped(marketer, entity):
     own_sheet = (
         "DLT No;Wording;Route\n1207160000000000505;Your OTP is {#numeric#}. - Acme;Transactional\n"
     )
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_import"),
         {"kind": "templates", "file": csv_upload(own_sheet, "mine.csv"), "entity": entity.pk},
     )
@@ -505,7 +502,7 @@ def test_a_file_with_unknown_headings_is_imported_after_its_columns_are_mapped(c
         "entity": str(entity.pk),
     }
 
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_import"),
         {
             **kept,
@@ -522,12 +519,12 @@ def test_a_file_with_unknown_headings_is_imported_after_its_columns_are_mapped(c
     assert not list(_import_dir().iterdir())
 
 
-def test_a_mapping_without_a_required_column_asks_again(client, entity):
-    response = client.post(
+def test_a_mapping_without_a_required_column_asks_again(marketer, entity):
+    response = marketer.post(
         reverse("dlt_import"),
         {"kind": "headers", "file": csv_upload("Name,Kind\nACMOTP,Transactional\n")},
     )
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_import"),
         {**hidden_inputs(response.content.decode()), "column_sender_id": "Name"},
     )
@@ -536,26 +533,26 @@ def test_a_mapping_without_a_required_column_asks_again(client, entity):
     assert not Header.objects.exists()
 
 
-def test_an_import_without_a_file_or_with_a_lost_upload_says_so(client):
-    response = client.post(reverse("dlt_import"), {"kind": "templates"})
+def test_an_import_without_a_file_or_with_a_lost_upload_says_so(marketer):
+    response = marketer.post(reverse("dlt_import"), {"kind": "templates"})
     assert response.status_code == 400
     assert "Choose the CSV or XLSX file to import." in field_text(response, "file")
 
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_import"), {"kind": "templates", "upload": "0" * 32 + ".csv"}
     )
     assert response.status_code == 400
     assert "The uploaded file is no longer here: choose it again." in text_of(response)
 
-    response = client.post(
+    response = marketer.post(
         reverse("dlt_import"), {"kind": "templates", "upload": "../../settings.py"}
     )
     assert response.status_code == 400
 
 
-def test_a_file_that_cannot_be_read_is_refused_beside_the_file_and_not_kept(client):
+def test_a_file_that_cannot_be_read_is_refused_beside_the_file_and_not_kept(marketer):
     old_excel = SimpleUploadedFile("export.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64)
-    response = client.post(reverse("dlt_import"), {"kind": "templates", "file": old_excel})
+    response = marketer.post(reverse("dlt_import"), {"kind": "templates", "file": old_excel})
     assert response.status_code == 400
     assert "Excel 97-2003 workbook (.xls)" in field_text(response, "file")
     assert not list(_import_dir().iterdir())
@@ -568,8 +565,8 @@ def _import_dir() -> Path:
 # ---------------------------------------------------------------- check a message
 
 
-def test_a_message_that_follows_its_template_is_ok(client, otp_template):
-    response = check(client, text=OTP_TEXT, sender_id="ACLALT", template_id="")
+def test_a_message_that_follows_its_template_is_ok(marketer, otp_template):
+    response = check(marketer, text=OTP_TEXT, sender_id="ACLALT", template_id="")
     assert response.status_code == 200
     answer = response.json()
     assert answer["ok"] is True
@@ -579,9 +576,9 @@ def test_a_message_that_follows_its_template_is_ok(client, otp_template):
     assert answer["errors"] == []
 
 
-def test_a_link_that_is_not_whitelisted_fails_its_variable(client, offer_template, offer_link):
+def test_a_link_that_is_not_whitelisted_fails_its_variable(marketer, offer_template, offer_link):
     text = "Hi Asha, 20% off today: https://acme.example/sale - Acme"
-    answer = check(client, text=text, sender_id="567890").json()
+    answer = check(marketer, text=text, sender_id="567890").json()
     assert answer["ok"] is False
     assert answer["template_id"] == offer_template.template_id
     url = answer["variables"][2]
@@ -599,8 +596,8 @@ def test_a_link_that_is_not_whitelisted_fails_its_variable(client, offer_templat
 @pytest.mark.parametrize(
     "body", ["{not json", "[1, 2]", json.dumps({"text": 5}), json.dumps({"text": " "})]
 )
-def test_a_check_that_is_not_a_json_object_with_a_text_is_answered_400(client, body):
-    response = client.post(reverse("dlt_check"), body, content_type="application/json")
+def test_a_check_that_is_not_a_json_object_with_a_text_is_answered_400(marketer, body):
+    response = marketer.post(reverse("dlt_check"), body, content_type="application/json")
     assert response.status_code == 400
     answer = response.json()
     assert answer["ok"] is False
@@ -615,8 +612,8 @@ def test_the_check_needs_a_login(otp_template):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_without_script_the_check_form_re_renders_the_page_with_the_answer(client, otp_template):
-    response = client.post(
+def test_without_script_the_check_form_re_renders_the_page_with_the_answer(marketer, otp_template):
+    response = marketer.post(
         reverse("dlt_check"), {"text": "Your OTP is 48 29. Do not share it. - Acme"}
     )
     assert response.status_code == 200

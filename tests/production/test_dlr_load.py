@@ -32,7 +32,7 @@ from providers import services
 from providers.dispatcher import Dispatcher
 from providers.dlr.views import MAX_BODY_BYTES
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
-from tests.campaigns.conftest import make_provider
+from tests.factories import make_provider
 from tests.fake_provider import Answer, FakeProvider, Received
 from tests.production.conftest import database_url
 

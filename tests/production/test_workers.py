@@ -24,7 +24,7 @@ from campaigns import dispatch, services
 from campaigns.models import Campaign
 from providers import services as provider_services
 from providers.models import Message, WorkerHeartbeat
-from tests.campaigns.conftest import csv_file, make_campaign, make_provider, numbers_csv
+from tests.factories import csv_file, make_campaign, make_provider, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
 from tests.production.conftest import database_url
 

@@ -1,4 +1,4 @@
-"""The dashboard pages: Settings > Engage > Channels > SMS, through Django's test client."""
+"""The dashboard pages: Settings > Engage > Channels > SMS, through Django's test marketer."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from django.utils import timezone
 from providers import selectors
 from providers.models import Message, MessageEvent, Provider
 from providers.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD
-from tests.conftest import FAKE_ENDPOINT
+from tests.factories import FAKE_ENDPOINT
 
 Status = Message.Status
 
@@ -106,13 +106,6 @@ def edit_form(provider: Provider, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def provider_api():
     """Fakes the provider's HTTP endpoint; nothing leaves the machine."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -181,8 +174,8 @@ def test_the_login_page_renders(db):
     assert b'name="password"' in response.content
 
 
-def test_the_dashboard_opens_the_provider_list(client):
-    response = client.get(reverse("dashboard"))
+def test_the_dashboard_opens_the_provider_list(marketer):
+    response = marketer.get(reverse("dashboard"))
     assert response.status_code == 302
     assert response["Location"] == reverse("provider_list")
 
@@ -190,13 +183,15 @@ def test_the_dashboard_opens_the_provider_list(client):
 # ---------------------------------------------------------------- provider list
 
 
-def test_the_list_shows_each_provider_with_its_last_test(client, generic_provider, sinch_provider):
+def test_the_list_shows_each_provider_with_its_last_test(
+    marketer, generic_provider, sinch_provider
+):
     Provider.objects.filter(pk=generic_provider.pk).update(
         last_test_at=timezone.now(),
         last_test_ok=False,
         last_test_summary="Authentication rejected: HTTP 401",
     )
-    response = client.get(reverse("provider_list"))
+    response = marketer.get(reverse("provider_list"))
     page = response.content.decode()
     assert response.status_code == 200
     assert "Generic" in page and "Sinch India" in page
@@ -207,28 +202,28 @@ def test_the_list_shows_each_provider_with_its_last_test(client, generic_provide
     assert generic_provider.get_absolute_url() in page
 
 
-def test_the_empty_list_explains_what_to_do(client):
-    page = client.get(reverse("provider_list")).content.decode()
+def test_the_empty_list_explains_what_to_do(marketer):
+    page = marketer.get(reverse("provider_list")).content.decode()
     assert "No SMS provider yet" in page
     assert f"{reverse('provider_create')}?preset=sinch_india" in page
     assert f"{reverse('provider_create')}?preset=generic" in page
 
 
 def test_the_list_counts_messages_in_one_query(
-    client, generic_provider, sinch_provider, django_assert_max_num_queries
+    marketer, generic_provider, sinch_provider, django_assert_max_num_queries
 ):
     make_message(generic_provider, Status.DELIVERED)
     make_message(sinch_provider, Status.FAILED)
     # Session and user, then the providers with their counts.
     with django_assert_max_num_queries(3):
-        client.get(reverse("provider_list"))
+        marketer.get(reverse("provider_list"))
 
 
 # ---------------------------------------------------------------- add provider
 
 
-def test_a_valid_provider_is_saved_and_its_page_opens(client):
-    response = client.post(reverse("provider_create"), valid_form())
+def test_a_valid_provider_is_saved_and_its_page_opens(marketer):
+    response = marketer.post(reverse("provider_create"), valid_form())
     provider = Provider.objects.get()
     assert response.status_code == 302
     assert response["Location"] == provider.get_absolute_url()
@@ -238,7 +233,7 @@ def test_a_valid_provider_is_saved_and_its_page_opens(client):
     assert provider.payload == {"to": "$$To", "text": "$$Body", "ref": "$$MessageID"}
     assert provider.batch_size == 100
 
-    page = client.get(response["Location"]).content.decode()
+    page = marketer.get(response["Location"]).content.decode()
     assert "Provider “Acme SMS” saved" in page
     assert "Send test SMS" in page
     assert provider.callback_url in page
@@ -306,26 +301,28 @@ def test_a_valid_provider_is_saved_and_its_page_opens(client):
     ],
 )
 def test_invalid_input_is_explained_beside_its_field_and_nothing_is_saved(
-    client, changes, field, message
+    marketer, changes, field, message
 ):
-    response = client.post(reverse("provider_create"), valid_form(**changes))
+    response = marketer.post(reverse("provider_create"), valid_form(**changes))
     assert response.status_code == 400
     assert message in field_text(response, field)
     assert "Nothing was saved." in response.content.decode()
     assert Provider.objects.count() == 0
 
 
-def test_private_endpoints_are_refused_unless_allowed(client, settings):
-    response = client.post(reverse("provider_create"), valid_form(endpoint="https://127.0.0.1/x"))
+def test_private_endpoints_are_refused_unless_allowed(marketer, settings):
+    response = marketer.post(reverse("provider_create"), valid_form(endpoint="https://127.0.0.1/x"))
     assert "private, loopback or reserved" in field_text(response, "endpoint")
 
     settings.SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS = True
-    response = client.post(reverse("provider_create"), valid_form(endpoint="http://127.0.0.1:9/x"))
+    response = marketer.post(
+        reverse("provider_create"), valid_form(endpoint="http://127.0.0.1:9/x")
+    )
     assert response.status_code == 302
 
 
-def test_a_rejected_form_keeps_the_input_but_never_echoes_secrets(client):
-    response = client.post(
+def test_a_rejected_form_keeps_the_input_but_never_echoes_secrets(marketer):
+    response = marketer.post(
         reverse("provider_create"),
         valid_form(
             nickname="Keep me",
@@ -346,14 +343,14 @@ def test_a_rejected_form_keeps_the_input_but_never_echoes_secrets(client):
     assert "Enter the value again" in page
 
 
-def test_nicknames_are_unique_whatever_the_case(client, generic_provider):
-    response = client.post(reverse("provider_create"), valid_form(nickname="generic"))
+def test_nicknames_are_unique_whatever_the_case(marketer, generic_provider):
+    response = marketer.post(reverse("provider_create"), valid_form(nickname="generic"))
     assert "A provider called “generic” already exists." in field_text(response, "nickname")
     assert Provider.objects.count() == 1
 
 
-def test_the_sinch_india_preset_prefills_endpoint_and_payload(client):
-    response = client.get(reverse("provider_create") + "?preset=sinch_india")
+def test_the_sinch_india_preset_prefills_endpoint_and_payload(marketer):
+    response = marketer.get(reverse("provider_create") + "?preset=sinch_india")
     page = response.content.decode()
     assert response.status_code == 200
     assert f'value="{SINCH_INDIA_ENDPOINT}"' in page
@@ -362,7 +359,7 @@ def test_the_sinch_india_preset_prefills_endpoint_and_payload(client):
     assert 'name="kind" value="sinch_india"' in page
 
 
-def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(client):
+def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(marketer):
     data = valid_form(
         kind="sinch_india",
         endpoint=SINCH_INDIA_ENDPOINT,
@@ -370,7 +367,7 @@ def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(client):
         password="pw-1",
         payload=json.dumps(SINCH_INDIA_PAYLOAD),
     )
-    response = client.post(reverse("provider_create") + "?preset=sinch_india", data)
+    response = marketer.post(reverse("provider_create") + "?preset=sinch_india", data)
     assert response.status_code == 302
     provider = Provider.objects.get()
     assert provider.kind == Provider.Kind.SINCH_INDIA
@@ -378,14 +375,14 @@ def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(client):
     assert sorted(provider.custom_placeholders) == ["AppID", "EntityID", "SenderID"]
 
 
-def test_an_unknown_preset_falls_back_to_the_generic_form(client):
-    response = client.get(reverse("provider_create") + "?preset=nope")
+def test_an_unknown_preset_falls_back_to_the_generic_form(marketer):
+    response = marketer.get(reverse("provider_create") + "?preset=nope")
     assert response.status_code == 200
     assert 'name="kind" value="generic"' in response.content.decode()
 
 
-def test_a_custom_dlr_mapping_is_saved(client):
-    response = client.post(
+def test_a_custom_dlr_mapping_is_saved(marketer):
+    response = marketer.post(
         reverse("provider_create"),
         valid_form(
             dlr_format="custom",
@@ -420,8 +417,8 @@ def basic_provider(db) -> Provider:
     )
 
 
-def test_editing_keeps_the_password_and_username_when_left_blank(client, basic_provider):
-    response = client.post(
+def test_editing_keeps_the_password_and_username_when_left_blank(marketer, basic_provider):
+    response = marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
         edit_form(basic_provider, nickname="Basic renamed"),
     )
@@ -432,8 +429,8 @@ def test_editing_keeps_the_password_and_username_when_left_blank(client, basic_p
     assert basic_provider.password == "stored-pass-8"
 
 
-def test_editing_replaces_the_password_when_one_is_typed(client, basic_provider):
-    client.post(
+def test_editing_replaces_the_password_when_one_is_typed(marketer, basic_provider):
+    marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
         edit_form(basic_provider, password="new-pass-11"),
     )
@@ -441,13 +438,13 @@ def test_editing_replaces_the_password_when_one_is_typed(client, basic_provider)
     assert basic_provider.password == "new-pass-11"
 
 
-def test_editing_keeps_masked_header_values_and_applies_changes(client, basic_provider):
+def test_editing_keeps_masked_header_values_and_applies_changes(marketer, basic_provider):
     data = edit_form(basic_provider)
     # Keep X-Api-Key as it is, rename X-Tenant while keeping its value, add a header.
     data["header_key"] = ["X-Api-Key", "X-Tenant", ""]
     data["header_name"] = ["X-Api-Key", "X-Account", "X-New"]
     data["header_value"] = ["********", "********", "fresh-value"]
-    response = client.post(reverse("provider_edit", args=[basic_provider.pk]), data)
+    response = marketer.post(reverse("provider_edit", args=[basic_provider.pk]), data)
     assert response.status_code == 302
     basic_provider.refresh_from_db()
     assert basic_provider.headers == {
@@ -457,25 +454,25 @@ def test_editing_keeps_masked_header_values_and_applies_changes(client, basic_pr
     }
 
 
-def test_removing_a_header_row_removes_the_header(client, basic_provider):
+def test_removing_a_header_row_removes_the_header(marketer, basic_provider):
     data = edit_form(
         basic_provider, header_key=["X-Tenant"], header_name=["X-Tenant"], header_value=["********"]
     )
-    client.post(reverse("provider_edit", args=[basic_provider.pk]), data)
+    marketer.post(reverse("provider_edit", args=[basic_provider.pk]), data)
     basic_provider.refresh_from_db()
     assert basic_provider.headers == {"X-Tenant": "stored-tenant-10"}
 
 
-def test_a_mask_without_a_stored_value_is_refused(client, basic_provider):
+def test_a_mask_without_a_stored_value_is_refused(marketer, basic_provider):
     data = edit_form(
         basic_provider, header_key=[""], header_name=["X-Other"], header_value=["********"]
     )
-    response = client.post(reverse("provider_edit", args=[basic_provider.pk]), data)
+    response = marketer.post(reverse("provider_edit", args=[basic_provider.pk]), data)
     assert "Enter the value for the X-Other header." in field_text(response, "headers")
 
 
-def test_the_edit_page_shows_names_and_masks_but_never_stored_secrets(client, basic_provider):
-    page = client.get(reverse("provider_edit", args=[basic_provider.pk])).content.decode()
+def test_the_edit_page_shows_names_and_masks_but_never_stored_secrets(marketer, basic_provider):
+    page = marketer.get(reverse("provider_edit", args=[basic_provider.pk])).content.decode()
     assert 'value="X-Api-Key"' in page and 'value="X-Tenant"' in page
     assert page.count('value="********"') == 2
     assert "Stored: leave blank to keep" in page
@@ -484,8 +481,8 @@ def test_the_edit_page_shows_names_and_masks_but_never_stored_secrets(client, ba
         assert secret not in page
 
 
-def test_an_invalid_edit_changes_nothing(client, basic_provider):
-    response = client.post(
+def test_an_invalid_edit_changes_nothing(marketer, basic_provider):
+    response = marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
         edit_form(basic_provider, nickname="Changed", payload="{}"),
     )
@@ -497,12 +494,12 @@ def test_an_invalid_edit_changes_nothing(client, basic_provider):
 # ---------------------------------------------------------------- secrets
 
 
-def test_stored_secrets_never_appear_on_any_page(client, basic_provider, provider_api):
+def test_stored_secrets_never_appear_on_any_page(marketer, basic_provider, provider_api):
     # The provider echoes what it got, credentials included: still nothing may leak.
     provider_api.post(
         FAKE_ENDPOINT, status=200, body='{"status": "ok", "echo": "stored-header-9 stored-pass-8"}'
     )
-    answer = client.post(
+    answer = marketer.post(
         reverse("provider_test_sms", args=[basic_provider.pk]),
         {"country_code": "91", "mobile": "9876543210", "message": "hello"},
         content_type="application/json",
@@ -526,7 +523,7 @@ def test_stored_secrets_never_appear_on_any_page(client, basic_provider, provide
     ]
     secrets = ("stored-user-7", "stored-pass-8", "stored-header-9", "stored-tenant-10")
     for url in urls:
-        response = client.get(url)
+        response = marketer.get(url)
         assert response.status_code == 200, url
         for secret in secrets:
             assert secret not in response.content.decode(), (url, secret)
@@ -536,8 +533,8 @@ def test_stored_secrets_never_appear_on_any_page(client, basic_provider, provide
 # ---------------------------------------------------------------- provider page
 
 
-def test_the_provider_page_offers_a_test_sms_with_each_custom_field(client, sinch_provider):
-    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+def test_the_provider_page_offers_a_test_sms_with_each_custom_field(marketer, sinch_provider):
+    page = marketer.get(sinch_provider.get_absolute_url()).content.decode()
     assert 'name="country_code"' in page and 'value="91"' in page
     assert 'name="mobile"' in page
     assert 'name="template_id"' in page  # the Sinch payload uses $$TemplateID
@@ -546,50 +543,50 @@ def test_the_provider_page_offers_a_test_sms_with_each_custom_field(client, sinc
     assert sinch_provider.callback_url in page
 
 
-def test_the_template_id_input_only_shows_when_the_payload_uses_it(client, basic_provider):
-    page = client.get(basic_provider.get_absolute_url()).content.decode()
+def test_the_template_id_input_only_shows_when_the_payload_uses_it(marketer, basic_provider):
+    page = marketer.get(basic_provider.get_absolute_url()).content.decode()
     assert 'name="template_id"' not in page
 
 
-def test_sandbox_numbers_show_for_a_provider_on_the_sandbox(client, sinch_provider, settings):
+def test_sandbox_numbers_show_for_a_provider_on_the_sandbox(marketer, sinch_provider, settings):
     settings.SMSGATEWAY_SANDBOX_ENABLED = True
     sinch_provider.endpoint = "https://gateway.example.com" + reverse("sandbox_send")
     sinch_provider.save()
-    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    page = marketer.get(sinch_provider.get_absolute_url()).content.decode()
     assert "Sandbox test numbers" in page
     assert "9999900004" in page
     assert "HTTP 401: authentication rejected" in page
 
     settings.SMSGATEWAY_SANDBOX_ENABLED = False
-    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    page = marketer.get(sinch_provider.get_absolute_url()).content.decode()
     assert "Sandbox test numbers" not in page
 
 
 def test_the_provider_page_reads_in_a_bounded_number_of_queries(
-    client, generic_provider, django_assert_max_num_queries
+    marketer, generic_provider, django_assert_max_num_queries
 ):
     for index in range(30):
         make_message(generic_provider, Status.FAILED, code=str(900 + index % 5))
     # Session, user, provider, two for the statistics, one for recent messages.
     with django_assert_max_num_queries(7):
-        client.get(generic_provider.get_absolute_url())
+        marketer.get(generic_provider.get_absolute_url())
 
 
 # ---------------------------------------------------------------- test SMS
 
 
-def send_test(client: Client, provider: Provider, **fields: Any) -> Any:
+def send_test(marketer: Client, provider: Provider, **fields: Any) -> Any:
     data = {"country_code": "91", "mobile": "98765 43210", "message": "Hello there", **fields}
-    return client.post(
+    return marketer.post(
         reverse("provider_test_sms", args=[provider.pk]), data, content_type="application/json"
     )
 
 
 def test_a_successful_test_sms_answers_with_the_providers_reply(
-    client, generic_provider, provider_api
+    marketer, generic_provider, provider_api
 ):
     provider_api.post(FAKE_ENDPOINT, status=200, json={"status": "accepted", "id": "p-1"})
-    response = send_test(client, generic_provider)
+    response = send_test(marketer, generic_provider)
     data = response.json()
     assert response.status_code == 200
     assert data["ok"] is True
@@ -606,10 +603,10 @@ def test_a_successful_test_sms_answers_with_the_providers_reply(
 
 
 def test_a_rejected_login_is_reported_as_authentication_rejected(
-    client, generic_provider, provider_api
+    marketer, generic_provider, provider_api
 ):
     provider_api.post(FAKE_ENDPOINT, status=401, body='{"error": "bad api key"}')
-    data = send_test(client, generic_provider).json()
+    data = send_test(marketer, generic_provider).json()
     assert data["ok"] is False
     assert data["error_kind"] == "auth_rejected"
     assert data["error_title"] == "Authentication rejected"
@@ -620,9 +617,9 @@ def test_a_rejected_login_is_reported_as_authentication_rejected(
     assert generic_provider.last_test_ok is False
 
 
-def test_a_timeout_is_reported_as_such(client, generic_provider, provider_api):
+def test_a_timeout_is_reported_as_such(marketer, generic_provider, provider_api):
     provider_api.post(FAKE_ENDPOINT, body=requests.exceptions.ReadTimeout("read timed out"))
-    data = send_test(client, generic_provider).json()
+    data = send_test(marketer, generic_provider).json()
     assert data["ok"] is False
     assert data["error_kind"] == "timeout"
     assert data["error_title"] == "Timed out"
@@ -630,9 +627,9 @@ def test_a_timeout_is_reported_as_such(client, generic_provider, provider_api):
 
 
 def test_test_sms_field_errors_name_their_fields_and_send_nothing(
-    client, sinch_provider, provider_api
+    marketer, sinch_provider, provider_api
 ):
-    response = send_test(client, sinch_provider, mobile="12", var_AppID="app")
+    response = send_test(marketer, sinch_provider, mobile="12", var_AppID="app")
     errors = response.json()["errors"]
     assert response.status_code == 400
     assert errors["var_SenderID"] == ["Enter a value for $$SenderID."]
@@ -640,19 +637,19 @@ def test_test_sms_field_errors_name_their_fields_and_send_nothing(
     assert not provider_api.calls
 
     response = send_test(
-        client, sinch_provider, mobile="12", var_AppID="a", var_SenderID="s", var_EntityID="e"
+        marketer, sinch_provider, mobile="12", var_AppID="a", var_SenderID="s", var_EntityID="e"
     )
     assert "mobile" in response.json()["errors"]
     assert Message.objects.count() == 0
 
 
-def test_test_sms_needs_a_message_when_the_payload_has_no_template_id(client, basic_provider):
-    response = send_test(client, basic_provider, message="")
+def test_test_sms_needs_a_message_when_the_payload_has_no_template_id(marketer, basic_provider):
+    response = send_test(marketer, basic_provider, message="")
     assert response.json()["errors"] == {"message": ["Enter the message to send."]}
 
 
-def test_test_sms_refuses_a_body_that_is_not_a_json_object(client, generic_provider):
-    response = client.post(
+def test_test_sms_refuses_a_body_that_is_not_a_json_object(marketer, generic_provider):
+    response = marketer.post(
         reverse("provider_test_sms", args=[generic_provider.pk]),
         "[1]",
         content_type="application/json",
@@ -664,9 +661,9 @@ def test_test_sms_refuses_a_body_that_is_not_a_json_object(client, generic_provi
 # ---------------------------------------------------------------- message status and page
 
 
-def test_message_status_reports_the_current_status_and_meaning(client, generic_provider):
+def test_message_status_reports_the_current_status_and_meaning(marketer, generic_provider):
     message = make_message(generic_provider, Status.FAILED, code="901")
-    data = client.get(reverse("message_status", args=[message.id])).json()
+    data = marketer.get(reverse("message_status", args=[message.id])).json()
     assert data["status"] == "failed"
     assert data["status_display"] == "Failed"
     assert data["terminal"] is True
@@ -674,14 +671,14 @@ def test_message_status_reports_the_current_status_and_meaning(client, generic_p
     assert data["error_meaning"] == "DND failure"
 
 
-def test_an_unknown_message_is_not_found(client):
+def test_an_unknown_message_is_not_found(marketer):
     url = reverse("message_status", args=["8c0c2b7e-8a4f-4b7e-9a53-2f0d1d9f6a10"])
-    assert client.get(url).status_code == 404
+    assert marketer.get(url).status_code == 404
 
 
-def test_the_message_page_shows_its_history_in_order(client, generic_provider, provider_api):
+def test_the_message_page_shows_its_history_in_order(marketer, generic_provider, provider_api):
     provider_api.post(FAKE_ENDPOINT, status=200, body='{"status": "accepted"}')
-    message_id = send_test(client, generic_provider).json()["message_id"]
+    message_id = send_test(marketer, generic_provider).json()["message_id"]
     MessageEvent.objects.create(
         message_id=message_id,
         source=MessageEvent.Source.DLR,
@@ -689,7 +686,7 @@ def test_the_message_page_shows_its_history_in_order(client, generic_provider, p
         description="Delivered to handset",
         data={"event": "delivered", "meta": message_id},
     )
-    page = client.get(reverse("message_detail", args=[message_id])).content.decode()
+    page = marketer.get(reverse("message_detail", args=[message_id])).content.decode()
     assert "+919876543210" in page and "Hello there" in page
     queued, attempt, dlr = (
         page.index("Test SMS"),
@@ -706,40 +703,40 @@ def test_the_message_page_shows_its_history_in_order(client, generic_provider, p
 # ---------------------------------------------------------------- message log
 
 
-def test_the_message_log_filters_by_status_and_number(client, generic_provider):
+def test_the_message_log_filters_by_status_and_number(marketer, generic_provider):
     make_message(generic_provider, Status.DELIVERED, to="+919876543210", body="sms-one")
     make_message(generic_provider, Status.FAILED, code="901", to="+919812345678", body="sms-two")
     make_message(generic_provider, Status.FAILED, code="916", to="+919876500000", body="sms-three")
     url = reverse("provider_messages", args=[generic_provider.pk])
 
     def shown(**query: str) -> list[str]:
-        return re.findall(r"sms-\w+", client.get(url, query).content.decode())
+        return re.findall(r"sms-\w+", marketer.get(url, query).content.decode())
 
     assert shown(status="failed") == ["sms-three", "sms-two"]
-    assert "DND failure" in client.get(url, {"status": "failed"}).content.decode()
+    assert "DND failure" in marketer.get(url, {"status": "failed"}).content.decode()
     assert shown(q="98765") == ["sms-three", "sms-one"]
     assert shown(status="failed", q="+91 98765") == ["sms-three"]
 
-    page = client.get(url, {"status": "queued"}).content.decode()
+    page = marketer.get(url, {"status": "queued"}).content.decode()
     assert "No messages match" in page
 
 
-def test_the_message_log_pages_fifty_newest_first(client, generic_provider):
+def test_the_message_log_pages_fifty_newest_first(marketer, generic_provider):
     for index in range(55):
         make_message(generic_provider, Status.DELIVERED, minutes_ago=index, body=f"msg-{index:02}")
     url = reverse("provider_messages", args=[generic_provider.pk])
-    first = client.get(url).content.decode()
+    first = marketer.get(url).content.decode()
     assert re.findall(r"msg-\d\d", first)[:3] == ["msg-00", "msg-01", "msg-02"]
     assert len(re.findall(r"msg-\d\d", first)) == 50
-    second = client.get(url, {"page": 2}).content.decode()
+    second = marketer.get(url, {"page": 2}).content.decode()
     assert re.findall(r"msg-\d\d", second) == [f"msg-{i}" for i in range(50, 55)]
 
 
 def test_the_message_log_only_shows_its_providers_messages(
-    client, generic_provider, sinch_provider
+    marketer, generic_provider, sinch_provider
 ):
     make_message(sinch_provider, Status.DELIVERED, body="elsewhere")
-    page = client.get(reverse("provider_messages", args=[generic_provider.pk])).content.decode()
+    page = marketer.get(reverse("provider_messages", args=[generic_provider.pk])).content.decode()
     assert "elsewhere" not in page
     assert "No messages yet" in page
 
@@ -748,7 +745,7 @@ def test_the_message_log_only_shows_its_providers_messages(
 
 
 def test_statistics_count_a_known_set_of_messages(
-    client, generic_provider, sinch_provider, django_assert_num_queries
+    marketer, generic_provider, sinch_provider, django_assert_num_queries
 ):
     for _ in range(6):
         make_message(generic_provider, Status.DELIVERED)
@@ -777,7 +774,7 @@ def test_statistics_count_a_known_set_of_messages(
         ("auth_rejected", "Authentication rejected", 1),
     ]
 
-    page = client.get(generic_provider.get_absolute_url()).content.decode()
+    page = marketer.get(generic_provider.get_absolute_url()).content.decode()
     assert re.search(r'data-stat="sent">10<', page)
     assert re.search(r'data-stat="delivered">6<', page)
     assert re.search(r'data-stat="failed">4<', page)
@@ -795,25 +792,25 @@ def test_a_provider_without_messages_has_no_delivery_rate(generic_provider):
 # ---------------------------------------------------------------- delete
 
 
-def test_a_provider_without_messages_is_deleted_after_confirming(client, generic_provider):
+def test_a_provider_without_messages_is_deleted_after_confirming(marketer, generic_provider):
     url = reverse("provider_delete", args=[generic_provider.pk])
-    assert "Delete provider" in client.get(url).content.decode()
+    assert "Delete provider" in marketer.get(url).content.decode()
     assert Provider.objects.filter(pk=generic_provider.pk).exists()
 
-    response = client.post(url)
+    response = marketer.post(url)
     assert response.status_code == 302
     assert response["Location"] == reverse("provider_list")
     assert not Provider.objects.filter(pk=generic_provider.pk).exists()
 
 
-def test_a_provider_with_messages_cannot_be_deleted(client, generic_provider):
+def test_a_provider_with_messages_cannot_be_deleted(marketer, generic_provider):
     make_message(generic_provider, Status.DELIVERED)
     url = reverse("provider_delete", args=[generic_provider.pk])
-    page = client.get(url).content.decode()
+    page = marketer.get(url).content.decode()
     assert "This provider cannot be deleted." in page
     assert "Delete provider" not in page
 
-    response = client.post(url, follow=True)
+    response = marketer.post(url, follow=True)
     assert Provider.objects.filter(pk=generic_provider.pk).exists()
     assert "has 1 message(s), so it cannot be deleted" in response.content.decode()
 
@@ -825,7 +822,7 @@ INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 
 
-def test_pages_have_no_inline_scripts_or_handlers(client, sinch_provider):
+def test_pages_have_no_inline_scripts_or_handlers(marketer, sinch_provider):
     message = make_message(sinch_provider, Status.SUBMITTED)
     urls = [
         reverse("provider_list"),
@@ -836,7 +833,7 @@ def test_pages_have_no_inline_scripts_or_handlers(client, sinch_provider):
         reverse("message_detail", args=[message.id]),
     ]
     for url in urls:
-        page = client.get(url).content.decode()
+        page = marketer.get(url).content.decode()
         assert not INLINE_HANDLER.search(page), url
         assert " style=" not in page, url
         for attributes in SCRIPT_TAG.findall(page):

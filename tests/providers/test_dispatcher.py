@@ -17,7 +17,7 @@ from campaigns.models import Campaign
 from providers import claims, dispatcher, services
 from providers.dispatcher import Dispatcher
 from providers.models import Lane, Message, Provider
-from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, make_campaign, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

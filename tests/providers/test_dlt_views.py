@@ -7,25 +7,17 @@ import json
 
 import pytest
 import responses
-from django.test import Client
 from django.urls import reverse
 
 from providers.models import Message, Provider
 from providers.presets import PRESETS
-from tests.conftest import FAKE_ENDPOINT
+from tests.factories import FAKE_ENDPOINT
 from tests.providers.test_dashboard_views import valid_form
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def send_test(client, provider, **fields):
+def send_test(marketer, provider, **fields):
     data = {
         "country_code": "91",
         "mobile": "98765 43210",
@@ -36,7 +28,7 @@ def send_test(client, provider, **fields):
         "var_EntityID": "1201160000000000001",
         **fields,
     }
-    return client.post(
+    return marketer.post(
         reverse("provider_test_sms", args=[provider.pk]),
         json.dumps(data),
         content_type="application/json",
@@ -44,9 +36,9 @@ def send_test(client, provider, **fields):
 
 
 def test_the_test_sms_warns_of_a_dlt_rejection_and_sends_nothing(
-    client, sinch_provider, otp_template
+    marketer, sinch_provider, otp_template
 ):
-    answer = send_test(client, sinch_provider)
+    answer = send_test(marketer, sinch_provider)
     assert answer.status_code == 200
     assert answer.json() == {
         "ok": False,
@@ -55,31 +47,31 @@ def test_the_test_sms_warns_of_a_dlt_rejection_and_sends_nothing(
     assert not Message.objects.exists()
 
 
-def test_the_user_can_send_the_test_sms_past_the_warning(client, sinch_provider, otp_template):
+def test_the_user_can_send_the_test_sms_past_the_warning(marketer, sinch_provider, otp_template):
     with responses.RequestsMock() as provider_api:
         provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
-        answer = send_test(client, sinch_provider, send_anyway="1")
+        answer = send_test(marketer, sinch_provider, send_anyway="1")
     assert answer.json()["ok"] is True
     assert Message.objects.get().is_test
 
 
-def test_without_a_registry_the_test_sms_goes_out_as_today(client, sinch_provider):
+def test_without_a_registry_the_test_sms_goes_out_as_today(marketer, sinch_provider):
     with responses.RequestsMock() as provider_api:
         provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
-        assert send_test(client, sinch_provider).json()["ok"] is True
+        assert send_test(marketer, sinch_provider).json()["ok"] is True
 
 
-def test_an_old_sinch_payload_shows_a_warning_with_a_one_click_fix(client, sinch_provider):
+def test_an_old_sinch_payload_shows_a_warning_with_a_one_click_fix(marketer, sinch_provider):
     payload = {**sinch_provider.payload, "alert": "1", "intflag": "false"}
     Provider.objects.filter(pk=sinch_provider.pk).update(payload=payload)
-    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    page = marketer.get(sinch_provider.get_absolute_url()).content.decode()
     assert "This payload sends the same DLT flags with every message." in page
-    client.post(reverse("provider_sinch_flags_fix", args=[sinch_provider.pk]))
+    marketer.post(reverse("provider_sinch_flags_fix", args=[sinch_provider.pk]))
     sinch_provider.refresh_from_db()
     assert sinch_provider.payload["alert"] == "$$Alert"
     assert sinch_provider.payload["intflag"] == "$$International"
     assert list(sinch_provider.payload) == list(payload)  # the keys keep their order
-    page = client.get(sinch_provider.get_absolute_url()).content.decode()
+    page = marketer.get(sinch_provider.get_absolute_url()).content.decode()
     assert "same DLT flags" not in page
 
 
@@ -88,7 +80,7 @@ def test_the_sinch_preset_sends_each_messages_flags():
     assert PRESETS["sinch_india"]["payload"]["intflag"] == "$$International"
 
 
-def test_sinch_link_shortening_is_an_option_of_the_form(client):
+def test_sinch_link_shortening_is_an_option_of_the_form(marketer):
     payload = dict(PRESETS["sinch_india"]["payload"])
     credentials = {"username": "acme", "password": "secret-1"}
     form = valid_form(
@@ -98,14 +90,14 @@ def test_sinch_link_shortening_is_an_option_of_the_form(client):
         shorten_urls="on",
         **credentials,
     )
-    answer = client.post(reverse("provider_create") + "?preset=sinch_india", form)
+    answer = marketer.post(reverse("provider_create") + "?preset=sinch_india", form)
     assert answer.status_code == 302, answer.content.decode()[:2000]
     provider = Provider.objects.get(nickname="Sinch")
     assert provider.payload["s"] == "1"
     form = valid_form(
         nickname="Sinch", payload=json.dumps(provider.payload), header_value=[""], header_name=[""]
     )
-    answer = client.post(reverse("provider_edit", args=[provider.pk]), form)
+    answer = marketer.post(reverse("provider_edit", args=[provider.pk]), form)
     assert answer.status_code == 302
     provider.refresh_from_db()
     assert "s" not in provider.payload
@@ -121,7 +113,7 @@ def test_sinch_link_shortening_is_an_option_of_the_form(client):
     ],
 )
 def test_a_dlt_failure_links_to_what_its_code_names(
-    client, generic_provider, otp_template, code, label
+    marketer, generic_provider, otp_template, code, label
 ):
     message = Message.objects.create(
         provider=generic_provider,
@@ -131,7 +123,7 @@ def test_a_dlt_failure_links_to_what_its_code_names(
         status=Message.Status.FAILED,
         error_code=code,
     )
-    page = client.get(reverse("message_detail", args=[message.pk])).content.decode()
+    page = marketer.get(reverse("message_detail", args=[message.pk])).content.decode()
     assert "In the DLT registry:" in page
     assert label in page
 

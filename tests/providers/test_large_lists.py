@@ -21,13 +21,6 @@ Status = Message.Status
 
 
 @pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def provider() -> Provider:
     return Provider.objects.create(
         nickname="Bulk", endpoint="https://sms.example.com/send", payload={"to": "$$To"}
@@ -41,33 +34,33 @@ def make_messages(provider: Provider, count: int) -> None:
         Message.objects.filter(pk=message.pk).update(created_at=now - timedelta(minutes=index))
 
 
-def test_the_log_counts_up_to_the_cap_and_says_there_are_more(client, provider, monkeypatch):
+def test_the_log_counts_up_to_the_cap_and_says_there_are_more(marketer, provider, monkeypatch):
     monkeypatch.setattr(pagination, "COUNT_CAP", 5)
     monkeypatch.setattr(views, "MESSAGES_PER_PAGE", 2)
     make_messages(provider, 8)
     url = reverse("provider_messages", args=[provider.pk])
 
-    first = client.get(url).content.decode()
+    first = marketer.get(url).content.decode()
     assert "1–2 of 5+" in first
     assert re.findall(r"m-\d", first) == ["m-0", "m-1"]
 
-    last = client.get(url, {"page": 3}).content.decode()
+    last = marketer.get(url, {"page": 3}).content.decode()
     assert re.findall(r"m-\d", last) == ["m-4"]
     assert "These are the newest 5 messages" in last
     assert 'rel="next"' not in last
 
 
-def test_a_log_under_the_cap_shows_its_exact_count(client, provider, monkeypatch):
+def test_a_log_under_the_cap_shows_its_exact_count(marketer, provider, monkeypatch):
     monkeypatch.setattr(views, "MESSAGES_PER_PAGE", 2)
     make_messages(provider, 3)
-    page = client.get(reverse("provider_messages", args=[provider.pk])).content.decode()
+    page = marketer.get(reverse("provider_messages", args=[provider.pk])).content.decode()
     assert "1–2 of 3<" in page
     assert "These are the newest" not in page
 
 
-def test_the_list_counts_every_message_of_each_provider(client, provider):
+def test_the_list_counts_every_message_of_each_provider(marketer, provider):
     make_messages(provider, 3)
-    page = client.get(reverse("provider_list")).content.decode()
+    page = marketer.get(reverse("provider_list")).content.decode()
     assert re.search(r'<td class="num">3</td>', page)
 
 
@@ -88,37 +81,37 @@ def test_health_looks_at_the_newest_messages(provider, monkeypatch):
     assert (health.attempts, health.failures) == (2, 0)
 
 
-def test_the_list_says_what_its_health_badge_means(client, provider):
-    page = " ".join(client.get(reverse("provider_list")).content.decode().split())
+def test_the_list_says_what_its_health_badge_means(marketer, provider):
+    page = " ".join(marketer.get(reverse("provider_list")).content.decode().split())
     assert "Message counts and send health are updated every few seconds." in page
     assert "the last 15 minutes on each provider's newest 200 messages" in page
 
 
-def test_the_lists_counts_catch_up_within_a_few_seconds(client, provider, monkeypatch):
+def test_the_lists_counts_catch_up_within_a_few_seconds(marketer, provider, monkeypatch):
     make_messages(provider, 3)
     assert re.search(
-        r'<td class="num">3</td>', client.get(reverse("provider_list")).content.decode()
+        r'<td class="num">3</td>', marketer.get(reverse("provider_list")).content.decode()
     )
 
     make_messages(provider, 2)
-    kept = client.get(reverse("provider_list")).content.decode()
+    kept = marketer.get(reverse("provider_list")).content.decode()
     assert re.search(r'<td class="num">3</td>', kept)
 
     let_seconds_pass(monkeypatch, selectors.LIST_FIGURES_SECONDS + 1)
-    later = client.get(reverse("provider_list")).content.decode()
+    later = marketer.get(reverse("provider_list")).content.decode()
     assert re.search(r'<td class="num">5</td>', later)
 
 
-def test_a_new_or_renamed_provider_shows_at_once(client, provider):
+def test_a_new_or_renamed_provider_shows_at_once(marketer, provider):
     make_messages(provider, 3)
-    client.get(reverse("provider_list"))
+    marketer.get(reverse("provider_list"))
 
     Provider.objects.filter(pk=provider.pk).update(nickname="Bulk renamed")
     added = Provider.objects.create(
         nickname="Added", endpoint="https://sms2.example.com/send", payload={"to": "$$To"}
     )
     make_messages(added, 2)
-    page = client.get(reverse("provider_list")).content.decode()
+    page = marketer.get(reverse("provider_list")).content.decode()
 
     assert ">Bulk renamed</a>" in page
     assert [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', page)] == [2, 3]
@@ -135,31 +128,31 @@ def send_to(provider: Provider, *numbers: str) -> None:
         Message.objects.filter(pk=message.pk).update(created_at=now - timedelta(minutes=age))
 
 
-def found(client: Client, provider: Provider, q: str) -> list[str]:
-    page = client.get(reverse("provider_messages", args=[provider.pk]), {"q": q}).content.decode()
+def found(marketer: Client, provider: Provider, q: str) -> list[str]:
+    page = marketer.get(reverse("provider_messages", args=[provider.pk]), {"q": q}).content.decode()
     return re.findall(r"to (\+\d+)", page)
 
 
 @pytest.mark.parametrize("q", ["+919876543210", "9876543210", "919876543210", "+91 98765 43210"])
-def test_a_whole_number_finds_exactly_that_number(client, provider, q):
+def test_a_whole_number_finds_exactly_that_number(marketer, provider, q):
     send_to(provider, "+919876543210", "+449876543210", "+919876543211")
-    assert found(client, provider, q) == ["+919876543210"]
+    assert found(marketer, provider, q) == ["+919876543210"]
 
 
-def test_part_of_a_number_finds_every_number_containing_it(client, provider):
+def test_part_of_a_number_finds_every_number_containing_it(marketer, provider):
     send_to(provider, "+919876543210", "+449876543210", "+919811111111")
-    assert found(client, provider, "98765") == ["+449876543210", "+919876543210"]
+    assert found(marketer, provider, "98765") == ["+449876543210", "+919876543210"]
 
 
-def test_part_of_a_number_is_looked_for_among_the_newest_messages(client, provider, monkeypatch):
+def test_part_of_a_number_is_looked_for_among_the_newest_messages(marketer, provider, monkeypatch):
     monkeypatch.setattr(selectors, "PARTIAL_SEARCH_SCOPE", 2)
     send_to(provider, "+919876543210", "+919811111111", "+919876500000")
     url = reverse("provider_messages", args=[provider.pk])
 
-    page = client.get(url, {"q": "98765"}).content.decode()
+    page = marketer.get(url, {"q": "98765"}).content.decode()
     assert re.findall(r"to (\+\d+)", page) == ["+919876500000"]
     assert "Part of a number is looked for among the newest 2 messages." in page
 
-    whole = client.get(url, {"q": "9876543210"}).content.decode()
+    whole = marketer.get(url, {"q": "9876543210"}).content.decode()
     assert re.findall(r"to (\+\d+)", whole) == ["+919876543210"]
     assert "Part of a number" not in whole

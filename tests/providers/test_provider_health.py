@@ -10,7 +10,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,13 +22,6 @@ Status = Message.Status
 SEND = MessageEvent.Source.SEND
 # Attempts as letters, oldest first: accepted, failed and retried, failed for good.
 MARKS = {"O": Status.SUBMITTED, "R": Status.QUEUED, "F": Status.FAILED}
-
-
-@pytest.fixture
-def client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def make_provider(nickname: str) -> Provider:
@@ -157,12 +149,12 @@ def test_each_provider_is_judged_on_its_own_attempts(db):
 # ---------------------------------------------------------------- the pages
 
 
-def test_the_list_marks_a_failing_provider_and_only_it(client, db):
+def test_the_list_marks_a_failing_provider_and_only_it(marketer, db):
     failing, healthy = make_provider("Flaky"), make_provider("Steady")
     record_attempts(failing, "ORRORRRRRRRRRF")
     record_attempts(healthy, "OOOOOOOOOR")
 
-    page = client.get(reverse("provider_list")).content.decode()
+    page = marketer.get(reverse("provider_list")).content.decode()
 
     row = " ".join(list_row(page, "Flaky").split())
     assert 'data-health="failing"' in row
@@ -171,21 +163,21 @@ def test_the_list_marks_a_failing_provider_and_only_it(client, db):
     assert "Failing" not in list_row(page, "Steady")
 
 
-def test_the_provider_page_warns_when_sending_is_failing(client, db):
+def test_the_provider_page_warns_when_sending_is_failing(marketer, db):
     provider = make_provider("Flaky")
     record_attempts(provider, "ORRORRRRRRRRRF")
 
-    page = client.get(provider.get_absolute_url()).content.decode()
+    page = marketer.get(provider.get_absolute_url()).content.decode()
 
     assert 'data-health="failing"' in page
     assert "12 of the last 14 attempts failed in the last 15 minutes: Timed out" in page
 
 
-def test_the_provider_page_of_a_healthy_provider_has_no_warning(client, db):
+def test_the_provider_page_of_a_healthy_provider_has_no_warning(marketer, db):
     provider = make_provider("Steady")
     record_attempts(provider, "OOOOOOOOOR")
 
-    page = client.get(provider.get_absolute_url()).content.decode()
+    page = marketer.get(provider.get_absolute_url()).content.decode()
 
     assert 'data-health="failing"' not in page
     assert "attempts failed" not in page
@@ -193,7 +185,7 @@ def test_the_provider_page_of_a_healthy_provider_has_no_warning(client, db):
 
 @pytest.mark.parametrize("providers", [1, 12])
 def test_the_lists_query_count_does_not_grow_with_providers(
-    client, db, providers, django_assert_max_num_queries
+    marketer, db, providers, django_assert_max_num_queries
 ):
     for index in range(providers):
         provider = make_provider(f"Provider {index:02d}")
@@ -201,10 +193,10 @@ def test_the_lists_query_count_does_not_grow_with_providers(
 
     # Session and user, then the providers with their message counts and health.
     with django_assert_max_num_queries(3):
-        page = client.get(reverse("provider_list")).content.decode()
+        page = marketer.get(reverse("provider_list")).content.decode()
 
     assert page.count('data-health="failing"') == providers // 2
 
 
-def test_an_unknown_provider_page_is_not_found(client, db):
-    assert client.get(reverse("provider_detail", args=[999_999])).status_code == 404
+def test_an_unknown_provider_page_is_not_found(marketer, db):
+    assert marketer.get(reverse("provider_detail", args=[999_999])).status_code == 404

@@ -13,7 +13,7 @@ from providers import claims, reports, services
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut
 from providers.reports import Report
 from providers.transport import SendResult
-from tests.conftest import FAKE_ENDPOINT
+from tests.factories import FAKE_ENDPOINT
 
 Status = Message.Status
 

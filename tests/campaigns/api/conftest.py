@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from providers.models import Provider
-from tests.campaigns.conftest import make_campaign
+from tests.factories import make_campaign
 
 LIST_URL = "/api/v1/campaigns/"
 

@@ -11,7 +11,7 @@ from campaigns import services
 from campaigns.models import Campaign
 from providers.models import Message
 from tests.campaigns.api.conftest import LIST_URL, campaign_input, detail_url, set_status
-from tests.campaigns.conftest import csv_file, make_provider, numbers_csv, run_worker
+from tests.factories import csv_file, make_provider, numbers_csv, run_worker
 from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.django_db

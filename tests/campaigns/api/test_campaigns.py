@@ -12,7 +12,7 @@ from campaigns import services
 from campaigns.models import Campaign, Recipient, Upload
 from providers.models import Message
 from tests.campaigns.api.conftest import LIST_URL, campaign_input, detail_url, set_status
-from tests.campaigns.conftest import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, make_campaign, numbers_csv
 
 pytestmark = pytest.mark.django_db
 

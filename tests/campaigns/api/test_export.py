@@ -9,7 +9,7 @@ from campaigns import services
 from campaigns.dispatch import campaign_prepare
 from providers.models import Message
 from tests.campaigns.api.conftest import detail_url, read_csv
-from tests.campaigns.conftest import csv_file
+from tests.factories import csv_file
 
 pytestmark = pytest.mark.django_db
 

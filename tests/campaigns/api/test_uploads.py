@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from campaigns.models import Recipient, Upload
 from providers.models import OptOut
 from tests.campaigns.api.conftest import read_csv, set_status, uploads_url
-from tests.campaigns.conftest import csv_file, numbers_csv, run_worker
+from tests.factories import csv_file, numbers_csv, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -238,7 +238,7 @@ def test_a_campaign_number_beyond_any_id_is_404(api, db, path):
 
 
 def test_an_upload_of_another_campaign_is_404(api, draft, generic_provider):
-    from tests.campaigns.conftest import make_campaign
+    from tests.factories import make_campaign
 
     other = make_campaign(generic_provider, name="Other")
     body = upload(api, draft, "phone\n9876500001\n").json()

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from providers.models import Message, Provider
-from tests.conftest import FAKE_ENDPOINT
+from tests.factories import FAKE_ENDPOINT
 
 
 def url_for(provider: Provider) -> str:
