@@ -14,10 +14,10 @@ import phonenumbers
 from django import forms
 from django.utils import timezone
 
-from dlt.models import Category, Header, Template
+from dlt.models import Header, Template
 from providers.models import Provider
 
-from . import dlt, services
+from . import dlt_check, services
 from .models import Campaign
 
 # Filled from the campaign's own fields (see services.campaign_variables): never asked twice.
@@ -245,7 +245,7 @@ class CampaignForm(forms.Form):
         campaign.scheduled_at = (
             data.get("scheduled_at") if data.get("schedule") == "later" else None
         )
-        dlt.registry_fill(campaign)
+        dlt_check.registry_fill(campaign)
         provider = data.get("provider")
         names = custom_names(provider) if provider is not None else []
         campaign.variables = {
@@ -292,9 +292,7 @@ class CampaignForm(forms.Form):
                     "label": str(t),
                     "text": t.text,
                     "category": t.category,
-                    "kind": Campaign.Kind.PROMOTIONAL
-                    if t.category == Category.PROMOTIONAL
-                    else Campaign.Kind.TRANSACTIONAL,
+                    "kind": dlt_check.campaign_kind(t.category),
                     "entity_id": t.entity.entity_id,
                     "headers": [h.sender_id for h in t.headers.all()],
                 }

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dlt.check import alert_flag
+from dlt.rules import sender_id_error
 from dlt.services import headers_used
 from providers import lanes
 from providers.claims import throttle_rate
@@ -22,7 +23,7 @@ from providers.models import Message, MessageEvent
 from providers.phones import normalize
 from providers.placeholders import find_placeholders
 
-from . import dlt
+from . import dlt_check
 from .csv_reader import CsvError, Row, open_rows
 from .models import Campaign, Recipient, Upload, UploadError
 from .personalisation import FIELD_RE, MissingField, personalise
@@ -81,13 +82,13 @@ def campaign_errors(campaign: Campaign) -> dict[str, list[str]]:
             "The provider needs a value for " + ", ".join("$$" + n for n in missing) + "."
         ]
     if campaign.sender_id:
-        problem = dlt.sender_id_error(campaign.sender_id, promotional=campaign.is_promotional)
+        problem = sender_id_error(campaign.sender_id, promotional=campaign.is_promotional)
         if problem and campaign.default_country == "IN":
             errors["sender_id"] = [problem]
-    if problems := dlt.fit_errors(campaign):
+    if problems := dlt_check.fit_errors(campaign):
         errors["template_id"] = problems
-    elif dlt.fixed_text(campaign):
-        checker = dlt.text_checker(campaign)
+    elif dlt_check.fixed_text(campaign):
+        checker = dlt_check.text_checker(campaign)
         if checker is not None and (result := checker(campaign.message)).errors:
             errors["dlt_template"] = result.errors
     for name in ("throttle_per_second", "throttle_per_5min"):
@@ -334,7 +335,7 @@ class RecipientProblem:
 
 def launch_problems(campaign: Campaign, *, limit: int = 100) -> list[RecipientProblem]:
     """Recipients whose message cannot go out as written (first `limit`), in row order."""
-    checker = dlt.text_checker(campaign)
+    checker = dlt_check.text_checker(campaign)
     if checker is None and not _can_miss_a_field(campaign.message):
         # Every recipient's text is fine: no need to read a million of them.
         return []

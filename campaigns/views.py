@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from providers.models import Provider
 
-from . import dlt, selectors, services
+from . import dlt_check, selectors, services
 from .api.downloads import csv_response, upload_errors_response
 from .csv_reader import CsvError
 from .forms import CampaignForm, UploadForm
@@ -330,14 +330,14 @@ def campaign_preview(request: HttpRequest, pk: int) -> JsonResponse:
     for name in ("dlt_template", "template_id", "sender_id"):
         if name in data:
             setattr(draft, name, str(data[name]).replace("\r\n", "\n").strip())
-    dlt.registry_fill(draft)
+    dlt_check.registry_fill(draft)
     return JsonResponse({"ok": True, "rows": _preview_rows(draft)})
 
 
 def _preview_rows(campaign: Campaign) -> list[dict[str, Any]]:
     """The first recipients' personalised text, or why it cannot go out as written."""
     message = campaign.message
-    checker = dlt.text_checker(campaign)
+    checker = dlt_check.text_checker(campaign)
     recipients = (
         Recipient.objects.filter(campaign=campaign)
         .only("row", "phone", "fields")

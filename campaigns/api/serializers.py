@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from campaigns import dlt, services
+from campaigns import dlt_check, services
 from campaigns.models import Campaign, Upload, UploadError
 from campaigns.selectors import campaign_stats
 from providers.api.validators import validate_json_text
@@ -105,7 +105,7 @@ class CampaignBaseSerializer(serializers.ModelSerializer):
         campaign = Campaign(**{**values, **attrs})
         if "template_id" in attrs:
             # A template of the DLT registry brings its text, entity and kind.
-            dlt.registry_fill(campaign)
+            dlt_check.registry_fill(campaign)
             attrs.update({n: getattr(campaign, n) for n in ("dlt_template", "entity_id", "kind")})
         errors = services.campaign_errors(campaign)
         if errors:

@@ -158,7 +158,7 @@ def test_a_template_id_not_in_the_registry_keeps_the_typed_fields(generic_provid
         entity_id="42",
         message="Hi {{first_name}}",
     )
-    from campaigns.dlt import registry_fill
+    from campaigns.dlt_check import registry_fill
 
     registry_fill(campaign)
     assert (campaign.dlt_template, campaign.entity_id) == ("Hi {#var#}", "42")

@@ -7,11 +7,16 @@ from collections.abc import Callable
 
 from dlt.check import CheckResult, Registry, free_text_check
 from dlt.models import Category, Template
-from dlt.rules import has_variables, sender_id_error
+from dlt.rules import has_variables
 
 from .models import Campaign
 
-__all__ = ["registry_fill", "fit_errors", "text_checker", "sender_id_error"]
+
+def campaign_kind(category: str) -> str:
+    """The campaign kind a DLT category implies (promotional quiet hours and headers)."""
+    if category == Category.PROMOTIONAL:
+        return Campaign.Kind.PROMOTIONAL
+    return Campaign.Kind.TRANSACTIONAL
 
 
 def registry_fill(campaign: Campaign) -> None:
@@ -27,11 +32,7 @@ def registry_fill(campaign: Campaign) -> None:
         return
     campaign.dlt_template = template.text
     campaign.entity_id = template.entity.entity_id
-    campaign.kind = (
-        Campaign.Kind.PROMOTIONAL
-        if template.category == Category.PROMOTIONAL
-        else Campaign.Kind.TRANSACTIONAL
-    )
+    campaign.kind = campaign_kind(template.category)
 
 
 def _registered(campaign: Campaign) -> Registry | None:
