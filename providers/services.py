@@ -199,9 +199,9 @@ def messages_errors(
 ) -> dict[int, dict[str, list[str]]]:
     """Field errors that stop messages from being queued, by position (none: all may go).
 
-    Opt-outs are looked up in one query for all of them (with `opt_outs`). With `dlt`, a
-    message naming a template of the DLT registry must pass its scrub check (which also
-    sets its $$Alert from the template's category).
+    Opt-outs are looked up in one query for all of them (with `opt_outs`). A message naming
+    a template of the DLT registry gets its $$Alert from the template's category and, with
+    `dlt`, must pass its scrub check.
     """
     errors: dict[int, dict[str, list[str]]] = {}
     numbers: dict[int, str] = {}
@@ -222,10 +222,14 @@ def messages_errors(
             found["variables"] = [
                 "A value is required for " + ", ".join("$$" + name for name in missing) + "."
             ]
-        if dlt and not found:
-            found.update(
-                dlt_scrub.scrub(body=new.body, template_id=new.template_id, variables=new.variables)
+        if not found:
+            # Scrubbed even when a rejection is not refused (a test SMS): the template's
+            # category still sets the message's $$Alert.
+            rejected = dlt_scrub.scrub(
+                body=new.body, template_id=new.template_id, variables=new.variables
             )
+            if dlt:
+                found.update(rejected)
         if found:
             errors[position] = found
     stopped: set[str] = set()

@@ -149,3 +149,21 @@ def test_the_api_test_sms_is_sent_with_its_dlt_warnings(user, sinch_provider, ot
     assert answer.status_code == 200, answer.json()
     assert answer.json()["ok"] is True
     assert answer.json()["dlt_warnings"] == ["variable 1 {#numeric#} '48 29' is not digits only"]
+
+
+def test_a_test_sms_on_a_promotional_template_is_flagged_promotional(
+    marketer, sinch_provider, offer_template
+):
+    with responses.RequestsMock() as provider_api:
+        provider_api.post(FAKE_ENDPOINT, json={"status": "success"})
+        answer = send_test(
+            marketer,
+            sinch_provider,
+            message="Hi Ravi, 20% off today: https://bit.ly/x - Acme",
+            template_id=offer_template.template_id,
+            var_SenderID="567890",
+            send_anyway="1",
+        )
+        sent = json.loads(provider_api.calls[0].request.body)
+    assert answer.json()["ok"] is True
+    assert sent["alert"] == "0"
