@@ -374,8 +374,11 @@ def _keep_upload(file: UploadedFile) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     stale = time.time() - IMPORT_KEEP_SECONDS
     for old in folder.iterdir():
-        if old.stat().st_mtime < stale:
-            old.unlink(missing_ok=True)
+        try:
+            if old.stat().st_mtime < stale:
+                old.unlink()
+        except FileNotFoundError:
+            pass  # another request (or process) removed it first
     suffix = ".xlsx" if (file.name or "").lower().endswith(".xlsx") else ".csv"
     token = uuid.uuid4().hex + suffix
     with (folder / token).open("wb") as out:
