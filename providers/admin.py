@@ -23,9 +23,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from . import phones, services
+from .config.secrets import CLEAR, HeaderEdit
+from .config.services import provider_create, provider_errors, provider_update
 from .models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from .rendering import MASK
-from .validation import nickname_taken, provider_config_errors
 
 admin.site.site_header = "smsgateway administration"
 admin.site.site_title = "smsgateway admin"
@@ -60,10 +61,11 @@ class MaskedHeadersWidget(forms.Textarea):
 
 
 class ProviderAdminForm(forms.ModelForm):
-    """Provider configuration with write-only secrets.
+    """Provider configuration with write-only secrets, saved by the write service.
 
-    A blank username or password (or a header whose value is blank or the mask)
-    keeps the stored value; the clear boxes remove a stored username or password.
+    Secrets follow `providers.config.secrets`: a blank username or password (or a
+    header whose value is blank or the mask) keeps the stored value; the clear boxes
+    remove it.
     """
 
     # Declared so the field says https is assumed (Django 6's default) without a warning.
@@ -144,63 +146,35 @@ class ProviderAdminForm(forms.ModelForm):
             if stored.callback_requires_auth
             else "Optional: set a username and password to require basic auth on the callback."
         )
-        self._headers: dict[str, str] = dict(stored.headers or {})
 
-    def clean_header_lines(self) -> str:
-        text = self.cleaned_data.get("header_lines", "")
-        stored = self.instance.headers or {}
-        headers: dict[str, str] = {}
-        for line in text.splitlines():
+    def clean_header_lines(self) -> list[HeaderEdit]:
+        edits = []
+        for line in self.cleaned_data.get("header_lines", "").splitlines():
             if not line.strip():
                 continue
             name, colon, value = line.partition(":")
-            name, value = name.strip(), value.strip()
-            if not colon or not name:
+            if not colon or not name.strip():
                 # The line itself is not quoted back: it may be a pasted secret.
                 raise forms.ValidationError("Write each header as Name: value, one per line.")
-            if name in headers:
-                raise forms.ValidationError(f"The header {name} is given twice.")
-            if value in ("", MASK):
-                if name not in stored:
-                    raise forms.ValidationError(f"Enter a value for the header {name}.")
-                value = stored[name]
-            headers[name] = value
-        self._headers = headers
-        return text
+            edits.append(HeaderEdit(name.strip(), value.strip()))
+        return edits
 
     def clean_dlr_mapping(self) -> Any:
         # An emptied box means "no mapping", not JSON null (the column is not nullable).
         return self.cleaned_data.get("dlr_mapping") or {}
 
-    def clean_nickname(self) -> str:
-        nickname = str(self.cleaned_data["nickname"]).strip()
-        if taken := nickname_taken(nickname, provider=self.instance):
-            raise forms.ValidationError(taken)
-        return nickname
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        stored = self.instance
-        username = cleaned.get("new_username") or (
-            "" if cleaned.get("clear_username") else stored.username
-        )
-        password = cleaned.get("new_password") or (
-            "" if cleaned.get("clear_password") else stored.password
-        )
-        if cleaned.get("clear_callback_auth"):
-            callback_username = callback_password = ""
-        else:
-            callback_username = cleaned.get("new_callback_username") or stored.callback_username
-            callback_password = cleaned.get("new_callback_password") or stored.callback_password
-        self._secrets = {
-            "username": username,
-            "password": password,
-            "headers": self._headers,
-            "callback_username": callback_username,
-            "callback_password": callback_password,
-        }
-        # The same rules as the dashboard and the API, on the effective secrets.
-        errors = provider_config_errors({**cleaned, **self._secrets})
+        edit = {name: cleaned[name] for name in self._meta.fields or () if name in cleaned}
+        edit["headers"] = cleaned.get("header_lines", [])
+        for name in ("username", "password"):
+            edit[name] = CLEAR if cleaned.get(f"clear_{name}") else cleaned.get(f"new_{name}", "")
+        for name in ("callback_username", "callback_password"):
+            edit[name] = (
+                CLEAR if cleaned.get("clear_callback_auth") else cleaned.get(f"new_{name}", "")
+            )
+        self.edit = edit
+        stored = self.instance if self.instance.pk else None
         form_names = {
             "username": "new_username",
             "password": "new_password",
@@ -208,7 +182,7 @@ class ProviderAdminForm(forms.ModelForm):
             "callback_username": "new_callback_username",
             "callback_password": "new_callback_password",
         }
-        for name, texts in errors.items():
+        for name, texts in provider_errors(data=edit, provider=stored).items():
             field = form_names.get(name, name)
             if field in self.errors:
                 continue  # the field's own error already says what is wrong
@@ -216,22 +190,20 @@ class ProviderAdminForm(forms.ModelForm):
                 self.add_error(field if field in self.fields else None, text)
         return cleaned
 
-    def save(self, commit: bool = True) -> Provider:
-        provider = super().save(commit=False)
-        provider.username = self._secrets["username"]
-        provider.password = self._secrets["password"]
-        provider.headers = self._secrets["headers"]
-        provider.callback_username = self._secrets["callback_username"]
-        provider.callback_password = self._secrets["callback_password"]
-        if commit:
-            provider.save()
-            self.save_m2m()
-        return provider
-
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderAdminForm
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Provider:
+        # Saved here, through the write service; save_model has nothing left to do.
+        provider = form.save(commit=False)
+        if change:
+            return provider_update(provider=provider, data=form.edit)
+        return provider_create(data=form.edit)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
+        pass
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
         # Through the service, and refused before Django's confirmation page, which would
@@ -258,6 +230,7 @@ class ProviderAdmin(admin.ModelAdmin):
                 services.provider_delete(provider=provider)
             except services.ProviderInUse as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
+
     list_display = (
         "nickname",
         "kind",

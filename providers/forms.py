@@ -1,8 +1,9 @@
 """Dashboard forms: parse what the browser sends into provider and test-SMS values.
 
-The configuration rules themselves live in `providers.validation` (shared with the
-API); these forms only turn form fields into Python values, keep secrets write-only
-and put each rule's message beside the field it is about.
+The configuration rules and the saving live in `providers.config.services` (shared
+with the API, the admin and the import); these forms only turn form fields into an
+edit, with secrets as `providers.config.secrets` describes, and put each rule's
+message beside the field it is about.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 from django import forms
 from django.utils.datastructures import MultiValueDict
 
+from .config.secrets import CLEAR, HeaderEdit
+from .config.services import ProviderInvalid, provider_create, provider_errors, provider_update
 from .models import Provider
 from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
 from .presets import PRESETS, SINCH_SHORTEN_KEY
 from .rendering import MASK
-from .validation import nickname_taken, provider_config_errors
 
 DLR_MAPPING_KEYS = ("id", "status", "code", "time", "description")
 
@@ -91,8 +93,6 @@ class HeadersField(forms.Field):
             if not name:
                 errors.append("Every header with a value needs a name.")
                 continue
-            if not text:
-                errors.append(f"Enter a value for the {name} header.")
             if name in seen:
                 # Two rows with one name would silently collapse into one.
                 errors.append(f"The header {name} is given twice.")
@@ -187,11 +187,13 @@ class ProviderForm(forms.Form):
         required=False,
         widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    clear_username = forms.BooleanField(required=False, label="Remove the stored username")
     password = forms.CharField(
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
     )
+    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
     headers = HeadersField(required=False)
     payload = forms.CharField(
         required=False,
@@ -285,12 +287,6 @@ class ProviderForm(forms.Form):
     def creating(self) -> bool:
         return self.instance is None
 
-    def clean_nickname(self) -> str:
-        nickname = self.cleaned_data["nickname"].strip()
-        if taken := nickname_taken(nickname, provider=self.instance):
-            raise forms.ValidationError(taken)
-        return nickname
-
     def clean_endpoint(self) -> str:
         endpoint = self.cleaned_data["endpoint"].strip()
         if any(ch.isspace() for ch in endpoint):
@@ -301,21 +297,16 @@ class ProviderForm(forms.Form):
         text = self.cleaned_data["payload"].strip()
         return parse_json(text, what="The payload") if text else None
 
-    def clean_headers(self) -> dict[str, str]:
-        stored = self.instance.headers if self.instance is not None else {}
-        headers = {}
-        for row in self.cleaned_data["headers"]:
-            value = row["value"]
-            if value == MASK:
-                if row["key"] not in stored:
-                    raise forms.ValidationError(f"Enter the value for the {row['name']} header.")
-                value = stored[row["key"]]
-            headers[row["name"]] = value
-        return headers
+    def clean_headers(self) -> list[HeaderEdit]:
+        # A row's key is the stored header it started from: a renamed row keeps its value.
+        return [
+            HeaderEdit(row["name"], row["value"], row["key"])
+            for row in self.cleaned_data["headers"]
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        problems = provider_config_errors(self.provider_data())
+        problems = provider_errors(data=self.provider_data(), provider=self.instance)
         for name, messages in problems.items():
             # A field that could not even be parsed already says why.
             if name in self.errors:
@@ -325,7 +316,7 @@ class ProviderForm(forms.Form):
         return cleaned
 
     def provider_data(self) -> dict[str, Any]:
-        """The provider's field values from the cleaned input, stored secrets filled in."""
+        """The edit the cleaned input makes, as the write service takes it."""
         data = self.cleaned_data
         stored = self.instance
         values: dict[str, Any] = {
@@ -343,19 +334,16 @@ class ProviderForm(forms.Form):
             )
         }
         values["batch_enabled"] = bool(data.get("batch_enabled"))
-        values["batch_size"] = data.get("batch_size")
-        values["headers"] = data.get("headers", {})
+        if data.get("batch_size") is not None:
+            values["batch_size"] = data["batch_size"]
+        values["headers"] = data.get("headers", [])
         values["dlr_mapping"] = data.get("dlr_mapping", {})
-        # Write-only secrets: a blank input keeps what is stored.
+        # Write-only secrets: a blank input keeps what is stored, a ticked box removes it.
         for secret in ("username", "password"):
-            typed = data.get(secret) or ""
-            values[secret] = typed or (getattr(stored, secret) if stored is not None else "")
+            values[secret] = CLEAR if data.get(f"clear_{secret}") else data.get(secret) or ""
         for secret in ("callback_username", "callback_password"):
-            if data.get("callback_auth"):
-                typed = data.get(secret) or ""
-                values[secret] = typed or (getattr(stored, secret) if stored is not None else "")
-            else:
-                values[secret] = ""  # unticked: the callback takes reports without auth
+            # Unticked, the callback takes reports without auth.
+            values[secret] = (data.get(secret) or "") if data.get("callback_auth") else CLEAR
         if self.creating:
             values["kind"] = data.get("kind") or Provider.Kind.GENERIC
         kind = values.get("kind") or (stored.kind if stored is not None else "")
@@ -367,16 +355,18 @@ class ProviderForm(forms.Form):
             values["payload"] = payload
         return values
 
-    def save(self) -> Provider:
-        """Create or update the provider from a valid form."""
-        provider = self.instance if self.instance is not None else Provider()
-        values = self.provider_data()
-        if values["batch_size"] is None:
-            values["batch_size"] = provider.batch_size
-        for name, value in values.items():
-            setattr(provider, name, value)
-        provider.save()
-        return provider
+    def save(self) -> Provider | None:
+        """Create or update the provider from a valid form; None, with the errors on the
+        form, when it was refused since (another request took the nickname)."""
+        try:
+            if self.instance is None:
+                return provider_create(data=self.provider_data())
+            return provider_update(provider=self.instance, data=self.provider_data())
+        except ProviderInvalid as exc:
+            for name, messages in exc.errors.items():
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
+            return None
 
     # -------------------------------------------------------------- display
 

@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 
 from . import crypto, services
+from .config.secrets import CLEAR, header_edits
+from .config.secrets import SECRET_FIELDS as CREDENTIAL_FIELDS
+from .config.services import ProviderInvalid, provider_create, provider_update, provider_values
 from .models import DeliveryReport, Message, MessageEvent, Provider
 from .rendering import MASK
-from .validation import PROVIDER_CONFIG_FIELDS, provider_config_errors
+from .validation import PROVIDER_CONFIG_FIELDS
 
 # Columns stored encrypted by providers.crypto.
-SECRET_FIELDS = ("username", "password", "headers", "callback_username", "callback_password")
-CREDENTIAL_FIELDS = ("username", "password", "callback_username", "callback_password")
+SECRET_FIELDS = ("headers", *CREDENTIAL_FIELDS)
 # Everything an export holds and an import accepts, in the order the file shows it.
 EXPORT_FIELDS = PROVIDER_CONFIG_FIELDS
 CONFIG_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in CREDENTIAL_FIELDS)
@@ -123,11 +124,14 @@ def providers_export(*, include_secrets: bool = False) -> list[dict[str, Any]]:
     """Every provider's configuration as JSON-ready dicts, ordered by nickname.
 
     Without `include_secrets`, username and password are left out and each header
-    value is the mask; callback tokens are never exported.
+    value is the mask; callback tokens are never exported. With them, a secret that is
+    not set is null, so that importing the file clears it rather than keeping another.
     """
     records = []
     for provider in Provider.objects.order_by("nickname"):
         record = {name: getattr(provider, name) for name in EXPORT_FIELDS}
+        for name in CREDENTIAL_FIELDS:
+            record[name] = record[name] or CLEAR
         if not include_secrets:
             for name in CREDENTIAL_FIELDS:
                 del record[name]
@@ -159,18 +163,18 @@ class ProviderChange:
 def providers_import(*, records: Any, dry_run: bool = False) -> list[ProviderChange]:
     """Create or update providers (matched by nickname) from exported records.
 
-    All or nothing: every record is checked first (field types and choices, then
-    `provider_config_errors`), and if any is invalid `ProviderImportError` is raised
-    with the errors per nickname and nothing is saved. A username, password or header
-    value that is the mask, or a username or password left out, keeps what is stored.
-    Callback tokens are never imported: a new provider gets a new one, an existing one
-    keeps its own. With `dry_run`, reports the changes without saving them.
+    All or nothing: every record is checked first (by the write service, as a dashboard
+    edit would be), and if any is invalid `ProviderImportError` is raised with the
+    errors per nickname and nothing is saved. Secrets follow `providers.config.secrets`:
+    left out, blank or the mask keeps what is stored, null clears it. Callback tokens
+    are never imported: a new provider gets a new one, an existing one keeps its own.
+    With `dry_run`, reports the changes without saving them.
     """
     if not isinstance(records, list):
         raise ProviderImportError({"file": ["Expected a JSON list of provider objects."]})
     errors: dict[str, list[str]] = {}
     changes: list[ProviderChange] = []
-    to_save: list[Provider] = []
+    to_save: list[tuple[Provider | None, dict[str, Any]]] = []
     with transaction.atomic():
         nicknames = [r.get("nickname") for r in records if isinstance(r, dict)]
         # Matched as nicknames are unique: without regard to case.
@@ -182,100 +186,72 @@ def providers_import(*, records: Any, dry_run: bool = False) -> list[ProviderCha
         }
         seen: set[str] = set()
         for position, record in enumerate(records, start=1):
-            label, problems, provider, change = _import_one(record, position, existing, seen)
+            label, problems, edit = _imported_edit(record, position, seen)
             if problems:
                 errors.setdefault(label, []).extend(problems)
-            elif provider is not None and change is not None:
-                changes.append(change)
-                if change.action != "unchanged":
-                    to_save.append(provider)
+                continue
+            stored = existing.get(label.strip().lower())
+            try:
+                after = provider_values(data=edit, provider=stored)
+            except ProviderInvalid as exc:
+                errors.setdefault(label, []).extend(_error_lines(exc.errors))
+                continue
+            if stored is None:
+                changes.append(ProviderChange(label, "create"))
+                to_save.append((None, edit))
+                continue
+            before = _snapshot(stored)
+            changed = [name for name in EXPORT_FIELDS if before[name] != json.dumps(after[name])]
+            changes.append(ProviderChange(label, "update" if changed else "unchanged", changed))
+            if changed:
+                to_save.append((stored, edit))
         if errors:
             raise ProviderImportError(errors)
         if not dry_run:
-            for provider in to_save:
-                provider.save()
+            for stored, edit in to_save:
+                if stored is None:
+                    provider_create(data=edit)
+                else:
+                    provider_update(provider=stored, data=edit)
     return changes
 
 
-def _import_one(
-    record: Any, position: int, existing: dict[str, Provider], seen: set[str]
-) -> tuple[str, list[str], Provider | None, ProviderChange | None]:
+def _imported_edit(
+    record: Any, position: int, seen: set[str]
+) -> tuple[str, list[str], dict[str, Any]]:
+    """The record as an edit for the write service: its label, its problems, the edit."""
     label = f"record {position}"
     if not isinstance(record, dict):
-        return label, ["Expected a JSON object."], None, None
+        return label, ["Expected a JSON object."], {}
     nickname = record.get("nickname")
     if not isinstance(nickname, str) or not nickname.strip():
-        return label, ["nickname: Enter a nickname."], None, None
+        return label, ["nickname: Enter a nickname."], {}
     label = nickname
     if nickname.strip().lower() in seen:
-        return label, ["This nickname appears more than once in the file."], None, None
+        return label, ["This nickname appears more than once in the file."], {}
     seen.add(nickname.strip().lower())
     unknown = sorted(set(record) - set(EXPORT_FIELDS))
     if unknown:
-        return label, [f"Unknown field(s): {', '.join(unknown)}."], None, None
-
-    provider = existing.get(nickname.strip().lower()) or Provider(nickname=nickname)
-    before = _snapshot(provider) if provider.pk else None
+        return label, [f"Unknown field(s): {', '.join(unknown)}."], {}
+    edit: dict[str, Any] = {}
     problems: list[str] = []
-    for name in EXPORT_FIELDS:
-        if name not in record:
-            continue
-        value = record[name]
-        if value is None:
+    for name, value in record.items():
+        if name in CREDENTIAL_FIELDS:
+            if value is not CLEAR and not isinstance(value, str):
+                problems.append(f"{name}: must be text or null.")
+            edit[name] = value
+        elif value is None:
             problems.append(f"{name}: may not be null.")
-        elif name in CREDENTIAL_FIELDS:
-            if not isinstance(value, str):
-                problems.append(f"{name}: must be text.")
-            elif value != MASK:
-                setattr(provider, name, value)
         elif name == "headers":
-            headers, header_problems = _imported_headers(value, stored=provider.headers or {})
-            problems.extend(header_problems)
-            provider.headers = headers
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                problems.append("headers: must be a JSON object of header names and text values.")
+            else:
+                edit[name] = header_edits(value)
         elif name == "dlr_mapping" and not isinstance(value, dict):
             problems.append("dlr_mapping: must be a JSON object.")
         else:
-            setattr(provider, name, value)
-    if problems:
-        return label, problems, None, None
-    try:
-        provider.full_clean()
-    except ValidationError as exc:
-        return label, _error_lines(exc.message_dict), None, None
-    config_errors = provider_config_errors(
-        {name: getattr(provider, name) for name in EXPORT_FIELDS}
-    )
-    if config_errors:
-        return label, _error_lines(config_errors), None, None
-
-    if before is None:
-        return label, [], provider, ProviderChange(nickname, "create")
-    after = _snapshot(provider)
-    changed = [name for name in EXPORT_FIELDS if before[name] != after[name]]
-    return (
-        label,
-        [],
-        provider,
-        ProviderChange(nickname, "update" if changed else "unchanged", changed),
-    )
-
-
-def _imported_headers(value: Any, *, stored: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        return {}, ["headers: must be a JSON object of header names and text values."]
-    headers: dict[str, str] = {}
-    problems = []
-    for name, text in value.items():
-        if text == MASK:
-            if name not in stored:
-                problems.append(
-                    f'headers: the value of {name} is "{MASK}", which keeps a stored value, '
-                    "but none is stored: give the value (or export with --include-secrets)."
-                )
-                continue
-            text = stored[name]
-        headers[name] = text
-    return headers, problems
+            edit[name] = value
+    return label, problems, edit
 
 
 def _snapshot(provider: Provider) -> dict[str, str]:
@@ -285,10 +261,18 @@ def _snapshot(provider: Provider) -> dict[str, str]:
 
 def _error_lines(errors: dict[str, list[str]]) -> list[str]:
     return [
-        f"{name}: {text}" if name != "__all__" else text
+        _with_export_hint(f"{name}: {text}" if name != "__all__" else text)
         for name, texts in errors.items()
         for text in texts
     ]
+
+
+def _with_export_hint(line: str) -> str:
+    # A file exported without secrets carries masks; importing it where nothing is
+    # stored can only work from a file exported with them.
+    if "stored to keep" in line:
+        return f"{line} (export with --include-secrets to carry secrets to a new install)"
+    return line
 
 
 # ---------------------------------------------------------------- pruning history

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +23,6 @@ from .models import Message, Provider
 from .pagination import CappedPaginator
 from .presets import PRESETS, sinch_constant_flags
 from .transport import ERROR_TITLES
-from .validation import nickname_message
 
 MESSAGES_PER_PAGE = 50
 RECENT_MESSAGES = 10
@@ -87,15 +85,7 @@ def provider_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _save(form: ProviderForm) -> Provider | None:
-    if not form.is_valid():
-        return None
-    try:
-        with transaction.atomic():
-            return form.save()
-    except IntegrityError:
-        # Another request took the nickname between our check and the insert.
-        form.add_error("nickname", nickname_message(form.cleaned_data["nickname"]))
-        return None
+    return form.save() if form.is_valid() else None
 
 
 def _render_form(

@@ -6,12 +6,18 @@ Fixtures that use these are in the conftest files; test modules import from here
 
 from __future__ import annotations
 
+import json
+from html.parser import HTMLParser
+from typing import Any
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
 
 from campaigns.models import Campaign
 from providers.models import Provider
+from providers.rendering import MASK
 
 FAKE_ENDPOINT = "https://sms.example.com/send"
 
@@ -65,3 +71,115 @@ def make_campaign(provider: Provider, **fields) -> Campaign:
         "sender_id": "ACMEIN",
     }
     return Campaign.objects.create(provider=provider, **{**defaults, **fields})
+
+
+# ---------------------------------------------------------------- provider forms
+
+
+def provider_form_data(**changes: Any) -> dict[str, Any]:
+    """What the dashboard's add-provider page posts for a valid provider, with `changes`;
+    a change of None leaves the field out."""
+    data: dict[str, Any] = {
+        "nickname": "Acme SMS",
+        "kind": "generic",
+        "request_type": "POST",
+        "endpoint": "https://api.acme-sms.example/v1/send",
+        "content_type": "json",
+        "auth_type": "none",
+        "username": "",
+        "password": "",
+        "header_key": [""],
+        "header_name": ["X-Api-Key"],
+        "header_value": ["key-123"],
+        "payload": json.dumps({"to": "$$To", "text": "$$Body", "ref": "$$MessageID"}),
+        "number_format": "digits",
+        "batch_key": "",
+        "batch_size": "100",
+        "dlr_format": "clevertap",
+        "dlr_id_field": "",
+        "dlr_status_field": "",
+        "dlr_code_field": "",
+        "dlr_time_field": "",
+        "dlr_description_field": "",
+        "dlr_status_map_field": "",
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def provider_edit_data(provider: Provider, **changes: Any) -> dict[str, Any]:
+    """What the edit page posts back untouched: stored header values still masked."""
+    names = list(provider.headers)
+    untouched = {
+        "nickname": provider.nickname,
+        "endpoint": provider.endpoint,
+        "payload": json.dumps(provider.payload),
+        "auth_type": provider.auth_type,
+        "header_key": names,
+        "header_name": names,
+        "header_value": ["********"] * len(names),
+    }
+    return provider_form_data(**{**untouched, **changes})
+
+
+def admin_url(model: type, view: str, *args: Any) -> str:
+    return reverse(f"admin:providers_{model._meta.model_name}_{view}", args=args)
+
+
+def admin_provider_data(provider: Provider, **changes: Any) -> dict[str, Any]:
+    """The change form as the admin renders it for `provider`, with `changes` applied."""
+    data: dict[str, Any] = {
+        "nickname": provider.nickname,
+        "kind": provider.kind,
+        "request_type": provider.request_type,
+        "endpoint": provider.endpoint,
+        "content_type": provider.content_type,
+        "auth_type": provider.auth_type,
+        "new_username": "",
+        "new_password": "",
+        "header_lines": "\n".join(f"{name}: {MASK}" for name in provider.headers),
+        "payload": json.dumps(provider.payload),
+        "number_format": provider.number_format,
+        "batch_key": provider.batch_key,
+        "batch_size": provider.batch_size,
+        "dlr_format": provider.dlr_format,
+        "dlr_mapping": json.dumps(provider.dlr_mapping),
+        "_save": "Save",
+    }
+    data.update(changes)
+    return data
+
+
+class _FieldText(HTMLParser):
+    """Collects the text inside the element marked data-field="<name>"."""
+
+    VOID = {"input", "br", "img", "meta", "link", "hr", "col", "source", "wbr"}
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.depth = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        if self.depth:
+            self.depth += 1
+        elif ("data-field", self.name) in attrs:
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and tag not in self.VOID:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.parts.append(data)
+
+
+def field_text(response: Any, name: str) -> str:
+    """The text shown in one form field's box: its label, help and error messages."""
+    parser = _FieldText(name)
+    parser.feed(response.content.decode())
+    return " ".join(" ".join(parser.parts).split())

@@ -18,8 +18,7 @@ from django.views.debug import ExceptionReporter
 
 from providers import services
 from providers.models import Provider
-
-from .providers.test_dashboard_views import edit_form
+from tests.factories import provider_edit_data
 
 SECRETS = ["typed-PASS-1x", "typed-USER-2y", "typed-HEADER-3z", "cb-USER-4w", "cb-PASS-5v"]
 
@@ -32,7 +31,7 @@ def reporting(settings):
 
 
 def posted_secrets(provider: Provider) -> dict:
-    return edit_form(
+    return provider_edit_data(
         provider,
         auth_type="basic",
         username="typed-USER-2y",

@@ -2,34 +2,32 @@
 
 Secrets (password, username, header values) are accepted on input and never
 returned: the password is write-only, the username and every header value come
-back as the mask "********". On update, the mask means "keep what is stored", so
-a client can send back what it read without wiping the credentials.
+back as the mask "********". On update they follow `providers.config.secrets`: the
+mask (or blank, or leaving the field out) keeps what is stored and null clears it, so a
+client can send back what it read without wiping the credentials.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
+from providers.config.secrets import header_edits
+from providers.config.services import (
+    ProviderInvalid,
+    provider_create,
+    provider_errors,
+    provider_update,
+)
 from providers.models import Message, MessageEvent, Provider
 from providers.rendering import MASK
-from providers.validation import (
-    PROVIDER_CONFIG_FIELDS,
-    nickname_message,
-    nickname_taken,
-    provider_config_errors,
-)
+from providers.validation import PROVIDER_CONFIG_FIELDS
 
 from .validators import validate_json_text
 
-NO_STORED_VALUE = f'"{MASK}" keeps the stored value, but none is stored: enter the value.'
 # The largest id a BigAutoField holds: a larger number names no row (and overflows SQLite).
 MAX_ID = 2**63 - 1
-
-# Every writable configuration field: what provider_config_errors is given.
-CONFIG_FIELDS = PROVIDER_CONFIG_FIELDS
 
 
 class MaskedCharField(serializers.CharField):
@@ -50,42 +48,48 @@ class ProviderSerializer(serializers.ModelSerializer):
     username = MaskedCharField(
         required=False,
         allow_blank=True,
+        allow_null=True,
         max_length=255,
-        help_text=f'Read back as "{MASK}" when set. On update, "{MASK}" keeps the stored '
-        "username and a blank value clears it.",
+        help_text=f'Read back as "{MASK}" when set. On update, omitted, blank or "{MASK}" '
+        "keeps the stored username and null clears it.",
     )
     password = serializers.CharField(
         write_only=True,
         required=False,
         allow_blank=True,
+        allow_null=True,
         trim_whitespace=False,
         max_length=1000,
         style={"input_type": "password"},
-        help_text="Never returned. On update, omitted or blank keeps the stored password.",
+        help_text="Never returned. On update, omitted or blank keeps the stored password and "
+        "null clears it.",
     )
     headers = MaskedHeadersField(
         child=serializers.CharField(allow_blank=True, max_length=4000),
         required=False,
         help_text=f'Header name to value. Values are read back as "{MASK}"; on update, '
-        f'"{MASK}" keeps the stored value of that header; names left out are removed.',
+        f'"{MASK}" (or blank) keeps the stored value of the header of that name, in any '
+        "case; names left out are removed.",
     )
     callback_username = MaskedCharField(
         required=False,
         allow_blank=True,
+        allow_null=True,
         max_length=255,
         help_text="Optional HTTP basic auth the provider must send with delivery reports. "
-        f'Read back as "{MASK}" when set; on update "{MASK}" keeps it, blank clears it '
-        "(clear both to turn the check off).",
+        f'Read back as "{MASK}" when set; on update omitted, blank or "{MASK}" keeps it and '
+        "null clears it (clear both to turn the check off).",
     )
     callback_password = serializers.CharField(
         write_only=True,
         required=False,
         allow_blank=True,
+        allow_null=True,
         trim_whitespace=False,
         max_length=1000,
         style={"input_type": "password"},
-        help_text="Never returned. On update, omitted keeps the stored one; blank clears it "
-        "only when callback_username is cleared too.",
+        help_text="Never returned. On update, omitted or blank keeps the stored one and null "
+        "clears it.",
     )
     callback_auth = serializers.SerializerMethodField(
         help_text="Whether the callback requires basic auth."
@@ -107,7 +111,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         model = Provider
         fields = [
             "id",
-            *CONFIG_FIELDS,
+            *PROVIDER_CONFIG_FIELDS,
             "callback_auth",
             "callback_url",
             "custom_placeholders",
@@ -118,7 +122,7 @@ class ProviderSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["last_test_at", "last_test_ok", "created_at", "updated_at"]
         extra_kwargs = {
-            # Uniqueness, without regard to case, is validate_nickname's.
+            # Uniqueness, without regard to case, is the write service's.
             "nickname": {"validators": []},
             "payload": {
                 "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders.",
@@ -135,94 +139,28 @@ class ProviderSerializer(serializers.ModelSerializer):
         return provider.callback_requires_auth
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs, errors = self._resolve_masks(dict(attrs))
-        # Rules apply to the configuration as it will be saved, not to the patch alone.
-        config = self._stored_config() | attrs
-        for name, messages in provider_config_errors(config).items():
-            errors.setdefault(name, []).extend(messages)
-        if errors:
+        if errors := provider_errors(data=_edit(attrs), provider=self.instance):
             raise serializers.ValidationError(errors)
         return attrs
 
-    def _stored_config(self) -> dict[str, Any]:
-        """The saved configuration, or the model's defaults when creating."""
-        source = self.instance if self.instance is not None else Provider()
-        return {name: getattr(source, name) for name in CONFIG_FIELDS}
-
-    def _resolve_masks(self, attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        """Replace "keep the stored value" markers by what is stored."""
-        stored: Provider | None = self.instance
-        errors: dict[str, list[str]] = {}
-        if attrs.get("username") == MASK:
-            if stored is not None and stored.username:
-                del attrs["username"]
-            else:
-                errors["username"] = [NO_STORED_VALUE]
-        if "password" in attrs and attrs["password"] in ("", MASK):
-            if stored is not None:
-                del attrs["password"]
-            elif attrs["password"] == MASK:
-                errors["password"] = [NO_STORED_VALUE]
-        if attrs.get("callback_username") == MASK:
-            if stored is not None and stored.callback_username:
-                del attrs["callback_username"]
-            else:
-                errors["callback_username"] = [NO_STORED_VALUE]
-        if "callback_password" in attrs and attrs["callback_password"] in ("", MASK):
-            # Blank keeps the stored password, unless the username is being cleared too:
-            # that is how a client turns the callback's basic auth off.
-            turning_off = attrs.get("callback_username") == "" and attrs["callback_password"] == ""
-            if stored is not None and not turning_off:
-                del attrs["callback_password"]
-            elif attrs["callback_password"] == MASK:
-                errors["callback_password"] = [NO_STORED_VALUE]
-        if "headers" in attrs:
-            stored_headers = {
-                str(name).lower(): value
-                for name, value in (stored.headers if stored else {}).items()
-            }
-            headers: dict[str, str] = {}
-            for name, value in attrs["headers"].items():
-                if value != MASK:
-                    headers[name] = value
-                elif name.lower() in stored_headers:
-                    headers[name] = stored_headers[name.lower()]
-                else:
-                    errors.setdefault("headers", []).append(f"{name}: {NO_STORED_VALUE}")
-            attrs["headers"] = headers
-        return attrs, errors
-
     def create(self, validated_data: dict[str, Any]) -> Provider:
         try:
-            with transaction.atomic():
-                return super().create(validated_data)
-        except IntegrityError as exc:
-            if self._nickname_taken(validated_data):
-                raise serializers.ValidationError(
-                    {"nickname": [nickname_message(validated_data["nickname"])]}
-                ) from exc
-            raise
+            return provider_create(data=_edit(validated_data))
+        except ProviderInvalid as exc:
+            raise serializers.ValidationError(exc.errors) from exc
 
     def update(self, instance: Provider, validated_data: dict[str, Any]) -> Provider:
         try:
-            with transaction.atomic():
-                return super().update(instance, validated_data)
-        except IntegrityError as exc:
-            if self._nickname_taken(validated_data):
-                raise serializers.ValidationError(
-                    {"nickname": [nickname_message(validated_data["nickname"])]}
-                ) from exc
-            raise
+            return provider_update(provider=instance, data=_edit(validated_data))
+        except ProviderInvalid as exc:
+            raise serializers.ValidationError(exc.errors) from exc
 
-    def validate_nickname(self, value: str) -> str:
-        if taken := nickname_taken(value, provider=self.instance):
-            raise serializers.ValidationError(taken)
-        return value.strip()
 
-    def _nickname_taken(self, validated_data: dict[str, Any]) -> bool:
-        # validate_nickname checked first; a parallel request can still take the name.
-        nickname = validated_data.get("nickname") or ""
-        return nickname_taken(nickname, provider=self.instance) is not None
+def _edit(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The serializer's fields as the write service takes them (headers as edits)."""
+    if "headers" not in attrs:
+        return attrs
+    return {**attrs, "headers": header_edits(attrs["headers"])}
 
 
 class ProviderTestSmsSerializer(serializers.Serializer):

@@ -20,8 +20,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Recipient, Upload
 from providers.models import Message, Provider
 from tests.cache_clock import let_seconds_pass
-from tests.factories import csv_file, make_campaign, numbers_csv
-from tests.providers.test_dashboard_views import field_text
+from tests.factories import csv_file, field_text, make_campaign, numbers_csv
 
 pytestmark = pytest.mark.django_db
 Status = Campaign.Status

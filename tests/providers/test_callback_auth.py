@@ -20,8 +20,7 @@ from rest_framework.test import APIClient
 
 from providers import operations, services
 from providers.models import DeliveryReport, Message, Provider
-
-from .test_dashboard_views import edit_form, valid_form
+from tests.factories import provider_edit_data, provider_form_data
 
 Status = Message.Status
 CALLBACK_USER = "sinch-dlr"
@@ -227,7 +226,7 @@ def test_the_dashboard_sets_basic_auth_and_keeps_it_on_a_later_edit(user, generi
 
     client.post(
         url,
-        edit_form(
+        provider_edit_data(
             generic_provider,
             callback_auth="on",
             callback_username=CALLBACK_USER,
@@ -245,11 +244,11 @@ def test_the_dashboard_sets_basic_auth_and_keeps_it_on_a_later_edit(user, generi
     assert "Stored: leave blank to keep" in page
     assert "Basic auth required" in client.get(generic_provider.get_absolute_url()).content.decode()
 
-    client.post(url, edit_form(generic_provider, callback_auth="on"))
+    client.post(url, provider_edit_data(generic_provider, callback_auth="on"))
     generic_provider.refresh_from_db()
     assert generic_provider.callback_password == CALLBACK_PASSWORD
 
-    client.post(url, edit_form(generic_provider))  # box unticked
+    client.post(url, provider_edit_data(generic_provider))  # box unticked
     generic_provider.refresh_from_db()
     assert not generic_provider.callback_requires_auth
 
@@ -259,7 +258,8 @@ def test_the_dashboard_asks_for_both_credentials(user):
     client.force_login(user)
 
     response = client.post(
-        reverse("provider_create"), valid_form(callback_auth="on", callback_username="only-me")
+        reverse("provider_create"),
+        provider_form_data(callback_auth="on", callback_username="only-me"),
     )
 
     assert response.status_code == 400
@@ -290,6 +290,11 @@ def test_the_api_sets_masks_keeps_and_clears_basic_auth(user, generic_provider):
     assert generic_provider.callback_username == CALLBACK_USER
 
     response = api.patch(url, {"callback_username": "", "callback_password": ""}, format="json")
+    generic_provider.refresh_from_db()
+    assert response.status_code == 200
+    assert generic_provider.callback_requires_auth  # blank keeps, as on every path
+
+    response = api.patch(url, {"callback_username": None, "callback_password": None}, format="json")
     generic_provider.refresh_from_db()
     assert response.status_code == 200
     assert response.json()["callback_auth"] is False

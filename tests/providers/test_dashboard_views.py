@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -18,91 +17,12 @@ from django.utils import timezone
 from providers import selectors
 from providers.models import Message, MessageEvent, Provider
 from providers.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD
-from tests.factories import FAKE_ENDPOINT
+from tests.factories import FAKE_ENDPOINT, field_text, provider_edit_data, provider_form_data
 
 Status = Message.Status
 
 
 # ---------------------------------------------------------------- helpers
-
-
-class _FieldText(HTMLParser):
-    """Collects the text inside the element marked data-field="<name>"."""
-
-    VOID = {"input", "br", "img", "meta", "link", "hr", "col", "source", "wbr"}
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.depth = 0
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.VOID:
-            return
-        if self.depth:
-            self.depth += 1
-        elif ("data-field", self.name) in attrs:
-            self.depth = 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.depth and tag not in self.VOID:
-            self.depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self.depth:
-            self.parts.append(data)
-
-
-def field_text(response: Any, name: str) -> str:
-    """The text shown in one form field's box: its label, help and error messages."""
-    parser = _FieldText(name)
-    parser.feed(response.content.decode())
-    return " ".join(" ".join(parser.parts).split())
-
-
-def valid_form(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "nickname": "Acme SMS",
-        "kind": "generic",
-        "request_type": "POST",
-        "endpoint": "https://api.acme-sms.example/v1/send",
-        "content_type": "json",
-        "auth_type": "none",
-        "username": "",
-        "password": "",
-        "header_key": [""],
-        "header_name": ["X-Api-Key"],
-        "header_value": ["key-123"],
-        "payload": json.dumps({"to": "$$To", "text": "$$Body", "ref": "$$MessageID"}),
-        "number_format": "digits",
-        "batch_key": "",
-        "batch_size": "100",
-        "dlr_format": "clevertap",
-        "dlr_id_field": "",
-        "dlr_status_field": "",
-        "dlr_code_field": "",
-        "dlr_time_field": "",
-        "dlr_description_field": "",
-        "dlr_status_map_field": "",
-    }
-    data.update(changes)
-    return {key: value for key, value in data.items() if value is not None}
-
-
-def edit_form(provider: Provider, **changes: Any) -> dict[str, Any]:
-    """What the edit page posts back untouched: stored header values still masked."""
-    names = list(provider.headers)
-    untouched = {
-        "nickname": provider.nickname,
-        "endpoint": provider.endpoint,
-        "payload": json.dumps(provider.payload),
-        "auth_type": provider.auth_type,
-        "header_key": names,
-        "header_name": names,
-        "header_value": ["********"] * len(names),
-    }
-    return valid_form(**{**untouched, **changes})
 
 
 @pytest.fixture
@@ -223,7 +143,7 @@ def test_the_list_counts_messages_in_one_query(
 
 
 def test_a_valid_provider_is_saved_and_its_page_opens(marketer):
-    response = marketer.post(reverse("provider_create"), valid_form())
+    response = marketer.post(reverse("provider_create"), provider_form_data())
     provider = Provider.objects.get()
     assert response.status_code == 302
     assert response["Location"] == provider.get_absolute_url()
@@ -303,7 +223,7 @@ def test_a_valid_provider_is_saved_and_its_page_opens(marketer):
 def test_invalid_input_is_explained_beside_its_field_and_nothing_is_saved(
     marketer, changes, field, message
 ):
-    response = marketer.post(reverse("provider_create"), valid_form(**changes))
+    response = marketer.post(reverse("provider_create"), provider_form_data(**changes))
     assert response.status_code == 400
     assert message in field_text(response, field)
     assert "Nothing was saved." in response.content.decode()
@@ -311,12 +231,14 @@ def test_invalid_input_is_explained_beside_its_field_and_nothing_is_saved(
 
 
 def test_private_endpoints_are_refused_unless_allowed(marketer, settings):
-    response = marketer.post(reverse("provider_create"), valid_form(endpoint="https://127.0.0.1/x"))
+    response = marketer.post(
+        reverse("provider_create"), provider_form_data(endpoint="https://127.0.0.1/x")
+    )
     assert "private, loopback or reserved" in field_text(response, "endpoint")
 
     settings.SMSGATEWAY_ALLOW_PRIVATE_ENDPOINTS = True
     response = marketer.post(
-        reverse("provider_create"), valid_form(endpoint="http://127.0.0.1:9/x")
+        reverse("provider_create"), provider_form_data(endpoint="http://127.0.0.1:9/x")
     )
     assert response.status_code == 302
 
@@ -324,7 +246,7 @@ def test_private_endpoints_are_refused_unless_allowed(marketer, settings):
 def test_a_rejected_form_keeps_the_input_but_never_echoes_secrets(marketer):
     response = marketer.post(
         reverse("provider_create"),
-        valid_form(
+        provider_form_data(
             nickname="Keep me",
             endpoint="http://insecure.example/send",
             auth_type="basic",
@@ -344,7 +266,7 @@ def test_a_rejected_form_keeps_the_input_but_never_echoes_secrets(marketer):
 
 
 def test_nicknames_are_unique_whatever_the_case(marketer, generic_provider):
-    response = marketer.post(reverse("provider_create"), valid_form(nickname="generic"))
+    response = marketer.post(reverse("provider_create"), provider_form_data(nickname="generic"))
     assert "A provider called “generic” already exists." in field_text(response, "nickname")
     assert Provider.objects.count() == 1
 
@@ -360,7 +282,7 @@ def test_the_sinch_india_preset_prefills_endpoint_and_payload(marketer):
 
 
 def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(marketer):
-    data = valid_form(
+    data = provider_form_data(
         kind="sinch_india",
         endpoint=SINCH_INDIA_ENDPOINT,
         username="acme",
@@ -384,7 +306,7 @@ def test_an_unknown_preset_falls_back_to_the_generic_form(marketer):
 def test_a_custom_dlr_mapping_is_saved(marketer):
     response = marketer.post(
         reverse("provider_create"),
-        valid_form(
+        provider_form_data(
             dlr_format="custom",
             dlr_id_field="msg_id",
             dlr_status_field="sms_delv_status",
@@ -420,7 +342,7 @@ def basic_provider(db) -> Provider:
 def test_editing_keeps_the_password_and_username_when_left_blank(marketer, basic_provider):
     response = marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
-        edit_form(basic_provider, nickname="Basic renamed"),
+        provider_edit_data(basic_provider, nickname="Basic renamed"),
     )
     assert response.status_code == 302
     basic_provider.refresh_from_db()
@@ -432,14 +354,14 @@ def test_editing_keeps_the_password_and_username_when_left_blank(marketer, basic
 def test_editing_replaces_the_password_when_one_is_typed(marketer, basic_provider):
     marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
-        edit_form(basic_provider, password="new-pass-11"),
+        provider_edit_data(basic_provider, password="new-pass-11"),
     )
     basic_provider.refresh_from_db()
     assert basic_provider.password == "new-pass-11"
 
 
 def test_editing_keeps_masked_header_values_and_applies_changes(marketer, basic_provider):
-    data = edit_form(basic_provider)
+    data = provider_edit_data(basic_provider)
     # Keep X-Api-Key as it is, rename X-Tenant while keeping its value, add a header.
     data["header_key"] = ["X-Api-Key", "X-Tenant", ""]
     data["header_name"] = ["X-Api-Key", "X-Account", "X-New"]
@@ -455,7 +377,7 @@ def test_editing_keeps_masked_header_values_and_applies_changes(marketer, basic_
 
 
 def test_removing_a_header_row_removes_the_header(marketer, basic_provider):
-    data = edit_form(
+    data = provider_edit_data(
         basic_provider, header_key=["X-Tenant"], header_name=["X-Tenant"], header_value=["********"]
     )
     marketer.post(reverse("provider_edit", args=[basic_provider.pk]), data)
@@ -464,11 +386,13 @@ def test_removing_a_header_row_removes_the_header(marketer, basic_provider):
 
 
 def test_a_mask_without_a_stored_value_is_refused(marketer, basic_provider):
-    data = edit_form(
+    data = provider_edit_data(
         basic_provider, header_key=[""], header_name=["X-Other"], header_value=["********"]
     )
     response = marketer.post(reverse("provider_edit", args=[basic_provider.pk]), data)
-    assert "Enter the value for the X-Other header." in field_text(response, "headers")
+    assert "Enter a value for the X-Other header: none is stored to keep." in field_text(
+        response, "headers"
+    )
 
 
 def test_the_edit_page_shows_names_and_masks_but_never_stored_secrets(marketer, basic_provider):
@@ -484,7 +408,7 @@ def test_the_edit_page_shows_names_and_masks_but_never_stored_secrets(marketer, 
 def test_an_invalid_edit_changes_nothing(marketer, basic_provider):
     response = marketer.post(
         reverse("provider_edit", args=[basic_provider.pk]),
-        edit_form(basic_provider, nickname="Changed", payload="{}"),
+        provider_edit_data(basic_provider, nickname="Changed", payload="{}"),
     )
     assert response.status_code == 400
     basic_provider.refresh_from_db()

@@ -11,8 +11,7 @@ from django.urls import reverse
 
 from providers.models import Message, Provider
 from providers.presets import PRESETS
-from tests.factories import FAKE_ENDPOINT
-from tests.providers.test_dashboard_views import valid_form
+from tests.factories import FAKE_ENDPOINT, provider_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +82,7 @@ def test_the_sinch_preset_sends_each_messages_flags():
 def test_sinch_link_shortening_is_an_option_of_the_form(marketer):
     payload = dict(PRESETS["sinch_india"]["payload"])
     credentials = {"username": "acme", "password": "secret-1"}
-    form = valid_form(
+    form = provider_form_data(
         kind="sinch_india",
         nickname="Sinch",
         payload=json.dumps(payload),
@@ -94,7 +93,7 @@ def test_sinch_link_shortening_is_an_option_of_the_form(marketer):
     assert answer.status_code == 302, answer.content.decode()[:2000]
     provider = Provider.objects.get(nickname="Sinch")
     assert provider.payload["s"] == "1"
-    form = valid_form(
+    form = provider_form_data(
         nickname="Sinch", payload=json.dumps(provider.payload), header_value=[""], header_name=[""]
     )
     answer = marketer.post(reverse("provider_edit", args=[provider.pk]), form)

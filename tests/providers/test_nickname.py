@@ -14,8 +14,7 @@ from rest_framework.test import APIClient
 from providers import operations
 from providers.models import Provider
 from providers.operations import ProviderImportError
-from tests.providers.test_admin import admin_url, provider_form
-from tests.providers.test_dashboard_views import valid_form
+from tests.factories import admin_provider_data, admin_url, provider_form_data
 
 pytestmark = pytest.mark.django_db
 TAKEN = "A provider called “GENERIC” already exists."
@@ -24,7 +23,7 @@ TAKEN = "A provider called “GENERIC” already exists."
 def through_the_dashboard(user, provider):
     client = Client()
     client.force_login(user)
-    page = client.post(reverse("provider_create"), valid_form(nickname="GENERIC"))
+    page = client.post(reverse("provider_create"), provider_form_data(nickname="GENERIC"))
     return page.content.decode().replace("&#x27;", "'")
 
 
@@ -48,7 +47,7 @@ def through_the_admin(admin_user, provider):
     client = Client()
     client.force_login(admin_user)
     page = client.post(
-        admin_url(Provider, "change", other.pk), provider_form(other, nickname="GENERIC")
+        admin_url(Provider, "change", other.pk), admin_provider_data(other, nickname="GENERIC")
     )
     return page.content.decode()
 

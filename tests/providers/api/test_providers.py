@@ -9,7 +9,6 @@ from unittest import mock
 import pytest
 
 from campaigns.models import Campaign
-from providers.api.serializers import ProviderSerializer
 from providers.models import Message, Provider
 from providers.rendering import MASK
 
@@ -75,7 +74,7 @@ def test_it_shows_the_custom_placeholders_a_provider_needs(api, sinch_provider):
 
 
 def test_it_replaces_a_provider_with_put(api, secret_provider):
-    data = new_provider(nickname="Renamed", auth_type="none", username="", password="")
+    data = new_provider(nickname="Renamed", auth_type="none", username=None, password=None)
     data["headers"] = {}
 
     response = api.put(detail_url(secret_provider), data, format="json")
@@ -360,7 +359,12 @@ def test_it_refuses_an_unknown_choice(api, db):
 
 def test_a_nickname_taken_by_a_parallel_request_is_a_clear_400(api, generic_provider):
     # Both requests pass the uniqueness check; the database constraint decides.
-    with mock.patch.object(ProviderSerializer, "validate_nickname", lambda self, value: value):
+    taken = "A provider called “generic” already exists."
+    # The checks before saving miss it; the database refuses it; the service says why.
+    with (
+        mock.patch("providers.api.serializers.provider_errors", return_value={}),
+        mock.patch("providers.config.services.nickname_taken", side_effect=[None, taken]),
+    ):
         response = api.post(LIST_URL, new_provider(nickname="generic"), format="json")
 
     assert response.status_code == 400

@@ -1,0 +1,111 @@
+"""Writes to a provider's configuration: the one service each path calls.
+
+The dashboard form, the API's serializer, the admin and the configuration import only
+parse their input into an edit (field names to Python values, secrets as
+`providers.config.secrets` describes) and call `provider_create` or `provider_update`;
+`provider_errors` says what either would refuse, for paths that show errors before
+saving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from providers.models import Provider
+from providers.validation import (
+    PROVIDER_CONFIG_FIELDS,
+    nickname_message,
+    nickname_taken,
+    provider_config_errors,
+)
+
+from .secrets import SECRET_FIELDS, secrets_resolve
+
+
+class ProviderInvalid(ValueError):
+    """The edit was refused and nothing was saved; `errors` holds messages by field."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {' '.join(texts)}" for name, texts in errors.items()))
+
+
+def provider_errors(
+    *, data: Mapping[str, Any], provider: Provider | None = None
+) -> dict[str, list[str]]:
+    """What `provider_create` (no `provider`) or `provider_update` would refuse in `data`."""
+    return _resolved(data, provider)[1]
+
+
+def provider_values(*, data: Mapping[str, Any], provider: Provider | None = None) -> dict[str, Any]:
+    """The configuration `data` would leave (every config field), secrets resolved.
+
+    For comparing before and after (the import's dry run); raises ProviderInvalid.
+    """
+    values, errors = _resolved(data, provider)
+    if errors:
+        raise ProviderInvalid(errors)
+    return values
+
+
+def provider_create(*, data: Mapping[str, Any]) -> Provider:
+    """A new provider from `data`, or ProviderInvalid saying what is wrong."""
+    return _save(Provider(), data, stored=None)
+
+
+def provider_update(*, provider: Provider, data: Mapping[str, Any]) -> Provider:
+    """Apply `data` to `provider` (fields left out keep their value), or ProviderInvalid."""
+    return _save(provider, data, stored=provider)
+
+
+def _save(provider: Provider, data: Mapping[str, Any], *, stored: Provider | None) -> Provider:
+    values, errors = _resolved(data, stored)
+    if errors:
+        raise ProviderInvalid(errors)
+    for name, value in values.items():
+        setattr(provider, name, value)
+    try:
+        with transaction.atomic():
+            provider.save()
+    except IntegrityError as exc:
+        # Checked above; a parallel request can still have taken the name since.
+        if nickname_taken(values["nickname"], provider=stored):
+            raise ProviderInvalid({"nickname": [nickname_message(values["nickname"])]}) from exc
+        raise
+    return provider
+
+
+def _resolved(
+    data: Mapping[str, Any], stored: Provider | None
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Every config field as `data` leaves it, and the errors, first problem per field."""
+    secrets, errors = secrets_resolve(data, stored=stored)
+    source = stored if stored is not None else Provider()
+    values = {name: getattr(source, name) for name in PROVIDER_CONFIG_FIELDS}
+    values.update(
+        (name, value)
+        for name, value in data.items()
+        if name in PROVIDER_CONFIG_FIELDS and name not in SECRET_FIELDS and name != "headers"
+    )
+    values.update(secrets)
+    values["nickname"] = str(values["nickname"] or "").strip()
+
+    def add(more: Mapping[str, list[str]]) -> None:
+        # A field that already failed says why; a later rule would only repeat it.
+        for name, texts in more.items():
+            if name not in errors:
+                errors[name] = list(texts)
+
+    add(provider_config_errors(values))
+    if taken := nickname_taken(values["nickname"], provider=stored):
+        add({"nickname": [taken]})
+    try:
+        # Types, choices and lengths: what the rules above do not already say better.
+        Provider(**values).clean_fields(exclude=["callback_token", "callback_token_digest"])
+    except ValidationError as exc:
+        add(exc.message_dict)
+    return values, errors
