@@ -23,8 +23,8 @@ from rest_framework.authtoken.models import Token
 
 from campaigns.dispatch import link_recipients
 from campaigns.models import Campaign, Recipient, Upload
-from providers import bulk
 from providers.models import Message, MessageEvent, Provider
+from smsgateway import sql
 
 USERNAME = "bench"
 INSERT_CHUNK = 20_000
@@ -246,7 +246,7 @@ def rows_insert(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> in
     while chunk := list(islice(it, INSERT_CHUNK)):
         names = list(chunk[0])
         with transaction.atomic():
-            bulk.rows_insert(
+            sql.rows_insert(
                 model, varying=names, rows=[[row[n] for n in names] for row in chunk], shared={}
             )
         count += len(chunk)

@@ -19,6 +19,7 @@ from providers import lanes, wakeups
 from providers.bulk import messages_insert
 from providers.models import Message
 from providers.placeholders import find_placeholders
+from smsgateway import sql
 
 from .models import Campaign, Recipient
 from .personalisation import personalise
@@ -88,7 +89,7 @@ def link_recipients(recipient_ids: list[int], message_ids: list[uuid.UUID]) -> N
     """
     if not recipient_ids:
         return
-    table = connection.ops.quote_name(Recipient._meta.db_table)
+    table = sql.table(Recipient)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 
-from providers.bulk import rows_write
 from providers.models import OptOut
+from smsgateway import sql
 
 from .models import Recipient
 
@@ -49,23 +49,11 @@ def recipients_insert(rows: Sequence[NewRecipient]) -> None:
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic():
-                rows_write(Recipient, _COLUMNS, values)
+                sql.rows_write(Recipient, _COLUMNS, values)
             return
         except IntegrityError:
             pass  # a concurrent upload to the same campaign took one of these numbers
-    rows_write(Recipient, _COLUMNS, values, ignore_conflicts=True)
-
-
-def commit_without_waiting() -> None:
-    """Let this transaction's commit return before PostgreSQL flushes it to disk.
-
-    For the chunks of an import, whose commits only move the progress bar: a server crash
-    can lose the last few, never reorder them, and the import's final status write waits
-    for all of them. Elsewhere a no-op.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    sql.rows_write(Recipient, _COLUMNS, values, ignore_conflicts=True)
 
 
 def recipients_existing(*, campaign_id: int, phones: list[str]) -> dict[str, ExistingRecipient]:
@@ -79,7 +67,7 @@ def recipients_existing(*, campaign_id: int, phones: list[str]) -> dict[str, Exi
 
 def opted_out(phones: list[str]) -> set[str]:
     """Which of these numbers asked not to be messaged."""
-    phone = connection.ops.quote_name("phone")
+    phone = sql.quote("phone")
     return {number for (number,) in _rows_of_numbers(OptOut, [phone], phones)}
 
 
@@ -106,27 +94,26 @@ def _rows_of_numbers(
     """
     if not phones:
         return []
-    table = connection.ops.quote_name(model._meta.db_table)
-    phone = connection.ops.quote_name("phone")
+    table, phone = sql.table(model), sql.quote("phone")
     condition = f"{where} AND " if where else ""
     selected = ", ".join(f"t.{column}" for column in columns)
     if connection.vendor == "postgresql":
-        sql = (
+        statement = (
             f"SELECT r.* FROM unnest(string_to_array(%s, ',')) AS n(number)"
             f" CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS t"
             f" WHERE {condition}t.{phone} = n.number LIMIT 1) AS r"
         )
         values = [",".join(phones), *params]
     else:
-        sql = (
+        statement = (
             f"SELECT {selected} FROM json_each(%s) AS n"
             f" CROSS JOIN {table} AS t ON {condition}t.{phone} = n.value"
         )
         values = [json.dumps(phones), *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(statement, values)
         return cursor.fetchall()
 
 
 def _quoted_columns() -> list[str]:
-    return [connection.ops.quote_name(name) for name in _COLUMNS]
+    return [sql.quote(name) for name in _COLUMNS]

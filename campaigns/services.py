@@ -22,6 +22,7 @@ from providers.claims import throttle_rate
 from providers.models import Message, MessageEvent
 from providers.phones import normalize
 from providers.placeholders import find_placeholders
+from smsgateway import sql
 
 from . import dlt_check
 from .csv_reader import CsvError, Row, open_rows
@@ -30,7 +31,6 @@ from .personalisation import FIELD_RE, MissingField, personalise
 from .read_ahead import read_ahead
 from .recipient_rows import (
     NewRecipient,
-    commit_without_waiting,
     opted_out,
     recipients_existing,
     recipients_insert,
@@ -228,7 +228,7 @@ def _import_rows(upload: Upload, stream: IO[bytes]) -> None:
         for chunk, position in chunks:
             accepted, rejected = _validate_chunk(upload, chunk)
             with transaction.atomic():
-                commit_without_waiting()
+                sql.commit_without_waiting()
                 recipients_insert(accepted)
                 room = MAX_STORED_ERRORS - stored_errors
                 UploadError.objects.bulk_create(rejected[:room])

@@ -26,7 +26,8 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from .bulk import uuid_adapter
+from smsgateway import sql
+
 from .models import Lane, Message
 
 Status = Message.Status
@@ -91,19 +92,17 @@ def messages_claim_due(
     """Claim up to `limit` of an open, started lane's due messages, oldest due first."""
     if limit <= 0:
         return []
-    q = connection.ops.quote_name
-    table = q(Message._meta.db_table)
-    lanes = q(Lane._meta.db_table)
-    at = connection.ops.adapt_datetimefield_value(now)
+    table, lanes = sql.table(Message), sql.table(Lane)
+    at = sql.time_value(now)
     lock = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
-    returning = ", ".join(q(column) for column in CLAIM_COLUMNS)
+    returning = ", ".join(sql.quote(column) for column in CLAIM_COLUMNS)
     # The status is written as a literal: only then may SQLite read the due index, whose
     # condition it is (a parameter could be anything). Nothing but the lane and the time
     # narrows the search, so no other index of messages can serve it, whatever the
     # planner's statistics (which lag a campaign) believe.
-    sql = (
+    statement = (
         f"UPDATE {table} SET status = %s, claim = %s, updated_at = %s WHERE id IN ("
         f"SELECT id FROM {table} WHERE lane_id = %s AND {QUEUED} AND next_attempt_at <= %s"
         f" AND EXISTS (SELECT 1 FROM {lanes} WHERE id = %s AND state = %s"
@@ -113,7 +112,7 @@ def messages_claim_due(
     )
     params = [
         Status.SENDING,
-        uuid_adapter()(token),
+        sql.uuid_adapter()(token),
         at,
         lane_id,
         at,
@@ -123,15 +122,14 @@ def messages_claim_due(
         limit,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         rows = cursor.fetchall()
     # RETURNING comes in no particular order; requests go out in the order they are due,
     # as queued (a batch that is retried keeps its order).
     rows.sort(key=lambda row: (row[-2], row[-1]))
-    native = connection.features.has_native_uuid_field
     return [
         Claimed(
-            id=message_id if native else uuid.UUID(message_id),
+            id=sql.uuid_from_row(message_id),
             provider_id=provider,
             lane_id=lane,
             to=to,
@@ -190,14 +188,12 @@ def lane_claim(*, lane: Lane, limit: int, token: uuid.UUID, now: datetime) -> La
 def messages_put_off_indian(*, lane: Lane, until: datetime, now: datetime) -> int:
     """Move the lane's due messages to Indian numbers to `until` (the promotional window's
     opening); one statement, which finds only what became due since it last ran."""
-    q = connection.ops.quote_name
-    at = connection.ops.adapt_datetimefield_value
-    sql = (
-        f"UPDATE {q(Message._meta.db_table)} SET next_attempt_at = %s"
-        f" WHERE lane_id = %s AND {QUEUED} AND next_attempt_at <= %s AND {q('to')} LIKE %s"
+    statement = (
+        f"UPDATE {sql.table(Message)} SET next_attempt_at = %s"
+        f" WHERE lane_id = %s AND {QUEUED} AND next_attempt_at <= %s AND {sql.quote('to')} LIKE %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [at(until), lane.id, at(now), "+91%"])
+        cursor.execute(statement, [sql.time_value(until), lane.id, sql.time_value(now), "+91%"])
         return cursor.rowcount
 
 

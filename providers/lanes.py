@@ -14,6 +14,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from smsgateway import sql
+
 from . import claims, wakeups
 from .models import Lane, Message, Provider
 
@@ -106,20 +108,19 @@ def lane_seal(*, lane_id: int) -> bool:
 def lane_drain_check(*, lane_id: int) -> bool:
     """Mark a sealed lane drained once none of its messages is queued or being sent, and
     enqueue its drained task (after commit). True if this call drained it."""
-    q = connection.ops.quote_name
-    messages = q(Message._meta.db_table)
+    messages = sql.table(Message)
     # One condition per status, each the condition of its partial index (as a literal,
     # which SQLite needs to use one).
-    sql = (
-        f"UPDATE {q(Lane._meta.db_table)} SET drained_at = %s"
+    statement = (
+        f"UPDATE {sql.table(Lane)} SET drained_at = %s"
         " WHERE id = %s AND sealed AND drained_at IS NULL"
         f" AND NOT EXISTS (SELECT 1 FROM {messages} WHERE lane_id = %s AND {claims.QUEUED})"
         f" AND NOT EXISTS (SELECT 1 FROM {messages} WHERE lane_id = %s AND {claims.SENDING})"
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = sql.time_value(timezone.now())
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, [now, lane_id, lane_id, lane_id])
+            cursor.execute(statement, [now, lane_id, lane_id, lane_id])
             drained = cursor.rowcount
         if drained:
             task = Lane.objects.values_list("drained_task", flat=True).get(id=lane_id)

@@ -11,17 +11,16 @@ inside a transaction; which change to make is decided by `providers.reports`.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Model
 
-from .bulk import among_ids, check_only, rows_write, uuid_adapter
+from smsgateway import sql
+
 from .models import DeliveryReport, Message, MessageEvent
 
 
@@ -62,22 +61,20 @@ def messages_lock(*, provider_id: int, message_ids: set[uuid.UUID]) -> list[tupl
     queue instead of deadlocking; SQLite's IMMEDIATE transaction already holds the
     database's write lock.
     """
-    column = _columns(Message)
+    column = sql.columns(Message)
     id_, status, to = column["id"], column["status"], column["to"]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
-        for where, params in among_ids(id_, sorted(message_ids), chunk=CHUNK):
+        for where, params in sql.among_ids(id_, sorted(message_ids), chunk=CHUNK):
             cursor.execute(
-                f"SELECT {id_}, {status}, {to} FROM {_table(Message)} "
-                f"WHERE {check_only(column['provider_id'], text=False)} = %s AND {where} "
+                f"SELECT {id_}, {status}, {to} FROM {sql.table(Message)} "
+                f"WHERE {sql.check_only(column['provider_id'], text=False)} = %s AND {where} "
                 f"ORDER BY {id_}{lock}",
                 [provider_id, *params],
             )
             found.extend(cursor.fetchall())
-    if connection.features.has_native_uuid_field:
-        return found
-    return [(uuid.UUID(message_id), *rest) for message_id, *rest in found]
+    return [(sql.uuid_from_row(message_id), *rest) for message_id, *rest in found]
 
 
 def messages_change(
@@ -85,8 +82,8 @@ def messages_change(
 ) -> None:
     """Set these fields on the messages among these ids that are in one of `from_statuses`."""
     with connection.cursor() as cursor:
-        for sql, params in _change_statements(message_ids, values, from_statuses, ""):
-            cursor.execute(sql, params)
+        for statement, params in _change_statements(message_ids, values, from_statuses, ""):
+            cursor.execute(statement, params)
 
 
 def messages_change_returning(
@@ -98,14 +95,15 @@ def messages_change_returning(
 ) -> set[uuid.UUID]:
     """Like `messages_change` for the provider's messages; returns the ids it changed.
     Needs UPDATE ... RETURNING (`connection.features.can_return_columns_from_insert`)."""
-    provider_column, id_column = _columns(Message)["provider_id"], _columns(Message)["id"]
-    provider = check_only(provider_column, text=False)
+    column = sql.columns(Message)
+    provider_column, id_column = column["provider_id"], column["id"]
+    provider = sql.check_only(provider_column, text=False)
     condition = f" AND {provider} = {int(provider_id)} RETURNING {id_column}"
     changed: set[uuid.UUID] = set()
     with connection.cursor() as cursor:
-        for sql, params in _change_statements(message_ids, values, from_statuses, condition):
-            cursor.execute(sql, params)
-            changed.update(_uuid(message_id) for (message_id,) in cursor.fetchall())
+        for statement, params in _change_statements(message_ids, values, from_statuses, condition):
+            cursor.execute(statement, params)
+            changed.update(sql.uuid_from_row(message_id) for (message_id,) in cursor.fetchall())
     return changed
 
 
@@ -119,7 +117,7 @@ class ReportChange:
     inserts and COMMIT become one); SQLite three, for one transaction.
     """
 
-    statements: list[tuple[str, list[Any]]]
+    statements: list[tuple[str, dict[str, Any]]]
 
     def run(self) -> bool:
         """Run the statements; True if the message changed (else nothing was written)."""
@@ -128,8 +126,8 @@ class ReportChange:
             cursor.execute(change_sql, change_params)
             if cursor.fetchone() is None:
                 return False
-            for sql, params in inserts:
-                cursor.execute(sql, params)
+            for statement, params in inserts:
+                cursor.execute(statement, params)
         return True
 
 
@@ -143,64 +141,72 @@ def report_change(
     event: EventRow,
     at: datetime,
 ) -> ReportChange:
-    column = _columns(Message)
-    assignments = ", ".join(f"{column[name]} = %s" for name in values)
-    audit_columns = ", ".join(_columns(DeliveryReport)[name] for name in AUDIT_FIELDS)
-    event_columns = ", ".join(_columns(MessageEvent)[name] for name in EVENT_FIELDS)
+    column = sql.columns(Message)
+    params: dict[str, Any] = {
+        **{f"set_{name}": _db_value(value) for name, value in values.items()},
+        **sql.named_values("from_", from_statuses),
+        **{f"audit_{name}": value for name, value in audit._asdict().items()},
+        **{f"event_{name}": value for name, value in event._asdict().items()},
+        "audit_occurred_at": sql.time_value(audit.occurred_at),
+        "message_id": sql.uuid_adapter()(message_id),
+        "provider_id": provider_id,
+        "at": sql.time_value(at),
+    }
+    assignments = ", ".join(f"{column[name]} = %(set_{name})s" for name in values)
     change = (
-        f"UPDATE {_table(Message)} SET {assignments} "
-        f"WHERE {column['id']} = %s AND {column['provider_id']} = %s "
-        f"AND {column['status']} IN ({_marks(from_statuses)}) RETURNING {column['id']}"
+        f"UPDATE {sql.table(Message)} SET {assignments} "
+        f"WHERE {column['id']} = %(message_id)s AND {column['provider_id']} = %(provider_id)s "
+        f"AND {column['status']} IN ({sql.named_marks('from_', len(from_statuses))}) "
+        f"RETURNING {column['id']}"
     )
-    audit_params = [
-        audit.provider_id,
-        audit.message_ref,
-        audit.event,
-        audit.code,
-        audit.description,
-        audit.occurred_at,
-        audit.outcome,
-        audit.raw,
-        at,
-    ]
-    event_params = [event.source, event.status, event.code, event.description, event.data, at]
-    if connection.vendor == "postgresql":
-        # The message id comes from the UPDATE, so nothing is inserted unless it changed.
-        sql = (
+    # The audit row and the event, field by field; on PostgreSQL the message id comes
+    # from the UPDATE (`changed.id`), so nothing is inserted unless it changed.
+    postgres = connection.vendor == "postgresql"
+    casts = {
+        "occurred_at": "::timestamptz",
+        "received_at": "::timestamptz",
+        "created_at": "::timestamptz",
+        "raw": "::jsonb",
+        "data": "::jsonb",
+    }
+
+    def value(prefix: str, name: str) -> str:
+        if name == "message_id":
+            return "changed.id" if postgres else "%(message_id)s"
+        mark = "%(at)s" if name in ("received_at", "created_at") else f"%({prefix}{name})s"
+        return mark + casts.get(name, "") if postgres else mark
+
+    audit_columns = ", ".join(sql.columns(DeliveryReport)[name] for name in AUDIT_FIELDS)
+    audit_values = ", ".join(value("audit_", name) for name in AUDIT_FIELDS)
+    event_columns = ", ".join(sql.columns(MessageEvent)[name] for name in EVENT_FIELDS)
+    event_values = ", ".join(value("event_", name) for name in EVENT_FIELDS)
+    if postgres:
+        statement = (
             f"WITH changed AS ({change} AS id), "
-            f"audit AS (INSERT INTO {_table(DeliveryReport)} ({audit_columns}) SELECT "
-            "%s, changed.id, %s, %s, %s, %s, %s::timestamptz, %s, %s::jsonb, %s::timestamptz "
-            f"FROM changed) INSERT INTO {_table(MessageEvent)} ({event_columns}) "
-            "SELECT changed.id, %s, %s, %s, %s, %s::jsonb, %s::timestamptz FROM changed "
-            "RETURNING 1"
+            f"audit AS (INSERT INTO {sql.table(DeliveryReport)} ({audit_columns}) "
+            f"SELECT {audit_values} FROM changed) "
+            f"INSERT INTO {sql.table(MessageEvent)} ({event_columns}) "
+            f"SELECT {event_values} FROM changed RETURNING 1"
         )
-        params = [*values.values(), message_id, provider_id, *from_statuses]
-        return ReportChange([(sql, [*params, *audit_params, *event_params])])
-    uuid_, datetime_ = _adapters()
-    id_ = uuid_(message_id)
-    audit_params[5] = datetime_(audit.occurred_at)
-    audit_params[-1] = event_params[-1] = datetime_(at)
-    change_params = [
-        *(datetime_(v) if isinstance(v, datetime) else v for v in values.values()),
-        id_,
-        provider_id,
-        *from_statuses,
-    ]
+        return ReportChange([(statement, params)])
     return ReportChange(
         [
-            (change, change_params),
+            (change, params),
             (
-                f"INSERT INTO {_table(DeliveryReport)} ({audit_columns}) "
-                f"VALUES ({_marks(audit_params)}, %s)",
-                [*audit_params[:1], id_, *audit_params[1:]],
+                f"INSERT INTO {sql.table(DeliveryReport)} ({audit_columns}) "
+                f"VALUES ({audit_values})",
+                params,
             ),
             (
-                f"INSERT INTO {_table(MessageEvent)} ({event_columns}) "
-                f"VALUES (%s, {_marks(event_params)})",
-                [id_, *event_params],
+                f"INSERT INTO {sql.table(MessageEvent)} ({event_columns}) VALUES ({event_values})",
+                params,
             ),
         ]
     )
+
+
+def _db_value(value: Any) -> Any:
+    return sql.time_value(value) if isinstance(value, datetime) else value
 
 
 # The columns report_change fills, in this order.
@@ -222,26 +228,22 @@ EVENT_FIELDS = ("message_id", "source", "status", "code", "description", "data",
 def _change_statements(
     message_ids: list[uuid.UUID], values: dict[str, Any], from_statuses: Sequence[str], tail: str
 ) -> Iterator[tuple[str, list[Any]]]:
-    datetime_ = connection.ops.adapt_datetimefield_value
-    column = _columns(Message)
+    column = sql.columns(Message)
     assignments = ", ".join(f"{column[name]} = %s" for name in values)
-    prepared = [datetime_(v) if isinstance(v, datetime) else v for v in values.values()]
-    for where, params in among_ids(column["id"], message_ids, chunk=CHUNK):
-        sql = (
-            f"UPDATE {_table(Message)} SET {assignments} "
-            f"WHERE {where} AND {check_only(column['status'])} IN ({_marks(from_statuses)}){tail}"
+    prepared = [_db_value(v) for v in values.values()]
+    for where, params in sql.among_ids(column["id"], message_ids, chunk=CHUNK):
+        status = sql.check_only(column["status"])
+        statement = (
+            f"UPDATE {sql.table(Message)} SET {assignments} "
+            f"WHERE {where} AND {status} IN ({sql.marks(len(from_statuses))}){tail}"
         )
-        yield sql, [*prepared, *params, *from_statuses]
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        yield statement, [*prepared, *params, *from_statuses]
 
 
 def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
-    uuid_, datetime_ = _adapters()
+    uuid_, datetime_ = sql.uuid_adapter(), sql.time_value
     received = datetime_(received_at)
-    rows_write(
+    sql.rows_write(
         DeliveryReport,
         (*AuditRow._fields, "received_at"),
         [
@@ -257,35 +259,10 @@ def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
 
 
 def events_insert(rows: Sequence[EventRow], *, created_at: datetime) -> None:
-    uuid_, datetime_ = _adapters()
+    uuid_, datetime_ = sql.uuid_adapter(), sql.time_value
     created = datetime_(created_at)
-    rows_write(
+    sql.rows_write(
         MessageEvent,
         (*EventRow._fields, "created_at"),
         [(*row._replace(message_id=uuid_(row.message_id)), created) for row in rows],
     )
-
-
-def _adapters() -> tuple[Callable[[uuid.UUID | None], Any], Callable[[datetime | None], Any]]:
-    """How this database takes a UUID and a time."""
-    return uuid_adapter(), connection.ops.adapt_datetimefield_value
-
-
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _columns(model: type[Model]) -> dict[str, str]:
-    """Quoted column names by field attname (`provider_id`, not `provider`)."""
-    return _quoted_columns(model, connection.vendor)
-
-
-@functools.cache
-def _quoted_columns(model: type[Model], vendor: str) -> dict[str, str]:
-    # Asked several times per callback; quoting depends on the database's kind only.
-    quote = connection.ops.quote_name
-    return {f.attname: quote(f.column) for f in model._meta.concrete_fields if f.column}
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))

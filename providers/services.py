@@ -17,8 +17,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from smsgateway import sql
+
 from . import dlt_scrub, lanes, phones, transport, wakeups
-from .bulk import among_ids, check_only, events_insert, instances_insert, message_insert
+from .bulk import events_insert, instances_insert, message_insert
 from .claims import Claimed, in_sending
 from .models import Message, MessageEvent, OptOut, Provider, WorkerHeartbeat, new_callback_token
 from .rendering import RenderError, render_request
@@ -368,16 +370,15 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
 def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
     """Mark accepted messages submitted: one plain UPDATE per chunk of ids, as this runs
     for every message a campaign sends."""
-    ops = connection.ops
-    at = ops.adapt_datetimefield_value(now)
+    at = sql.time_value(now)
     with connection.cursor() as cursor:
-        for where, id_params in among_ids("id", ids, chunk=UPDATE_CHUNK):
+        for where, id_params in sql.among_ids("id", ids, chunk=UPDATE_CHUNK):
             # An earlier attempt's error no longer describes the message.
             cursor.execute(
-                f"UPDATE {ops.quote_name(Message._meta.db_table)}"
+                f"UPDATE {sql.table(Message)}"
                 " SET status = %s, attempts = attempts + 1, submitted_at = %s, updated_at = %s,"
                 " error_code = '', error_description = ''"
-                f" WHERE {where} AND {check_only('status')} = %s",
+                f" WHERE {where} AND {sql.check_only('status')} = %s",
                 [Status.SUBMITTED, at, at, *id_params, Status.SENDING],
             )
 

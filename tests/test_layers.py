@@ -41,3 +41,18 @@ def test_a_layer_never_imports_the_layers_above_it(app):
         if names & NEVER[app]
     }
     assert wrong == {}
+
+
+SQL_HELPERS = ("quote_name", "adapt_datetimefield_value", "has_native_uuid_field")
+
+
+@pytest.mark.parametrize("app", ["campaigns", "dlt", "providers"])
+def test_hand_written_sql_quotes_and_converts_through_the_one_helper_module(app):
+    # Quoting, parameter forms and the bulk writers live in smsgateway/sql.py; a module
+    # that does its own has started a second set of rules.
+    wrong = {
+        str(path.relative_to(ROOT)): [name for name in SQL_HELPERS if name in path.read_text()]
+        for path in (ROOT / app).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+    assert {module: names for module, names in wrong.items() if names} == {}

@@ -20,10 +20,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from providers import claims, lanes, report_rows, services
-from providers.bulk import rows_insert
 from providers.models import Message, Provider
 from providers.services import Outcome
 from providers.transport import SendResult
+from smsgateway.sql import rows_insert
 
 pytestmark = pytest.mark.django_db
 Status = Message.Status
