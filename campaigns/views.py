@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from providers.models import Provider
+from providers.sms_length import sms_length, sms_length_rules
 
 from . import dlt_check, selectors, services
 from .api.downloads import csv_response, upload_errors_response
@@ -32,7 +33,6 @@ from .csv_reader import CsvError
 from .forms import CampaignForm, UploadForm
 from .models import Campaign, Recipient, Upload, UploadError
 from .personalisation import MissingField, personalise
-from .sms_length import sms_length
 
 CAMPAIGNS_PER_PAGE = 50
 PREVIEW_ROWS = 5
@@ -129,7 +129,12 @@ def _render_form(
     return render(
         request,
         "campaigns/campaign_form.html",
-        {"form": form, "campaign": campaign, "preview_url": preview_url},
+        {
+            "form": form,
+            "campaign": campaign,
+            "preview_url": preview_url,
+            "sms_length_rules": sms_length_rules(),
+        },
         status=400 if form.is_bound and form.errors else 200,
     )
 

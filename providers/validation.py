@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .placeholders import find_placeholders
 from .transport import check_endpoint
 
 if TYPE_CHECKING:
     from .models import Provider
+
+
+class PlaceholderRule(TypedDict):
+    any_of: tuple[str, ...]
+    message: str
+
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Set by the transport itself; a template must not override them.
@@ -38,6 +44,33 @@ PROVIDER_CONFIG_FIELDS = (
     "callback_password",
 )
 
+# The placeholders a payload (with the endpoint) must use: at least one of each
+# rule's names. The server checks these; the provider form gets them as data through
+# `payload_rules()` (json_script) and warns as you type.
+PAYLOAD_REQUIRED: tuple[PlaceholderRule, ...] = (
+    {"any_of": ("To",), "message": "The payload must use $$To for the recipient's number."},
+    {
+        "any_of": ("Body", "TemplateID"),
+        "message": "The payload must use $$Body or $$TemplateID (or both).",
+    },
+)
+# GET and form requests send the payload as key-value pairs.
+FLAT_PAYLOAD_MESSAGES = {
+    "object": "GET and form payloads must be a JSON object of key-value pairs.",
+    "flat": "GET and form payloads must be flat: no nested objects or arrays.",
+}
+
+
+def payload_rules() -> dict[str, Any]:
+    """The payload rules the provider form checks as you type (for json_script)."""
+    return {
+        "required": [
+            {"any_of": list(rule["any_of"]), "message": rule["message"]}
+            for rule in PAYLOAD_REQUIRED
+        ],
+        "flat": dict(FLAT_PAYLOAD_MESSAGES),
+    }
+
 
 def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     """Field errors for a provider configuration (empty when it may be saved).
@@ -65,16 +98,15 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
         add("payload", "Enter a JSON payload template.")
     else:
         names = find_placeholders(payload, endpoint)
-        if "To" not in names:
-            add("payload", "The payload must use $$To for the recipient's number.")
-        if "Body" not in names and "TemplateID" not in names:
-            add("payload", "The payload must use $$Body or $$TemplateID (or both).")
+        for rule in PAYLOAD_REQUIRED:
+            if not any(name in names for name in rule["any_of"]):
+                add("payload", rule["message"])
         flat = request_type == "GET" or content_type == "form"
         if flat:
             if not isinstance(payload, dict):
-                add("payload", "GET and form payloads must be a JSON object of key-value pairs.")
+                add("payload", FLAT_PAYLOAD_MESSAGES["object"])
             elif any(isinstance(v, dict | list) for v in payload.values()):
-                add("payload", "GET and form payloads must be flat: no nested objects or arrays.")
+                add("payload", FLAT_PAYLOAD_MESSAGES["flat"])
 
     if data.get("batch_enabled"):
         key = str(data.get("batch_key") or "")

@@ -22,7 +22,9 @@ from .forms import ProviderForm, SendTestSmsForm, standard_placeholders
 from .models import Message, Provider
 from .pagination import CappedPaginator
 from .presets import PRESETS, sinch_constant_flags
+from .sms_length import sms_length_rules
 from .transport import ERROR_TITLES
+from .validation import payload_rules
 
 MESSAGES_PER_PAGE = 50
 RECENT_MESSAGES = 10
@@ -101,6 +103,7 @@ def _render_form(
             "preset": preset,
             "preset_label": dict(Provider.Kind.choices).get(preset, "Other (Generic)"),
             "standard_placeholders": standard_placeholders(),
+            "payload_rules": payload_rules(),
             "ui": form.ui_state(),
         },
         status=status,
@@ -129,6 +132,7 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "test_form": SendTestSmsForm(provider=provider),
             "uses_sandbox": uses_sandbox,
             "sandbox_numbers": selectors.sandbox_test_numbers() if uses_sandbox else [],
+            "sms_length_rules": sms_length_rules(),
             "constant_flags": sinch_constant_flags(provider.payload)
             if provider.kind == Provider.Kind.SINCH_INDIA
             else [],

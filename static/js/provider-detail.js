@@ -5,7 +5,7 @@
 
   const form = document.querySelector("[data-test-sms-form]");
   if (!form) return;
-  const { el, postJson, fieldErrors, pollStatus, refreshLive, statusBadge } = window.smsgateway;
+  const { el, postJson, fieldErrors, pollStatus, refreshLive, smsLength, statusBadge } = window.smsgateway;
   const result = document.querySelector("[data-test-result]");
   const formError = form.querySelector("[data-form-error]");
   const button = form.querySelector("[data-send-button]");
@@ -196,19 +196,16 @@
     });
   }
 
-  // Characters and SMS parts, as the handset will count them (GSM-7 or UCS-2).
+  // Characters and SMS parts, as the server counts them (smsLength, from sms-length.js
+  // with the rules the page was handed): GSM-7, or UCS-2 for Unicode text.
   const message = form.querySelector("[name=message]");
   const counter = form.querySelector("[data-sms-count]");
-  const GSM = /^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&'()*+,\-./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\[~\]|€]*$/;
   function count() {
     const text = message.value;
     if (!text) { counter.textContent = ""; return; }
-    const gsm = GSM.test(text);
-    const length = gsm ? text.length + (text.match(/[\^{}\\[~\]|€]/g) || []).length : text.length;
-    const single = gsm ? 160 : 70;
-    const part = gsm ? 153 : 67;
-    const parts = length <= single ? 1 : Math.ceil(length / part);
-    counter.textContent = `${text.length} characters · ${parts} SMS${gsm ? "" : " (Unicode)"}`;
+    const length = smsLength(text);
+    const unicode = length.encoding === "UCS-2" ? " (Unicode)" : "";
+    counter.textContent = `${length.characters} characters · ${length.parts} SMS${unicode}`;
   }
   message.addEventListener("input", count);
   count();

@@ -9,6 +9,8 @@
   const el = window.smsgateway.el;
   const PLACEHOLDER = /\$\$([A-Za-z][A-Za-z0-9_]*)/g;
   const standard = new Map(JSON.parse(document.getElementById("standard-placeholders").textContent));
+  // The server's payload rules (providers/validation.py payload_rules), word for word.
+  const payloadRules = JSON.parse(document.getElementById("payload-rules").textContent);
 
   /* ---------------------------------------------------------------- JSON errors */
 
@@ -174,13 +176,17 @@
 
     const everywhere = new Set([...names, ...Array.from((endpoint.value || "").matchAll(PLACEHOLDER), (m) => m[1])]);
     const notes = [];
-    if (text.trim() && !everywhere.has("To")) notes.push("The payload must use $$To for the recipient's number.");
-    if (text.trim() && !everywhere.has("Body") && !everywhere.has("TemplateID")) {
-      notes.push("The payload must use $$Body or $$TemplateID (or both).");
+    if (text.trim()) {
+      for (const rule of payloadRules.required) {
+        if (!rule.any_of.some((name) => everywhere.has(name))) notes.push(rule.message);
+      }
     }
-    if (parsed !== null && isFlat() && (typeof parsed !== "object" || Array.isArray(parsed) ||
-        Object.values(parsed).some((v) => v !== null && typeof v === "object"))) {
-      notes.push("GET and form payloads must be a flat JSON object of key-value pairs.");
+    if (parsed !== null && isFlat()) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) {
+        notes.push(payloadRules.flat.object);
+      } else if (Object.values(parsed).some((v) => v !== null && typeof v === "object")) {
+        notes.push(payloadRules.flat.flat);
+      }
     }
     // Until the payload is edited, the server's messages say the same thing.
     const serverSaid = form.querySelector("[data-field=payload] [data-server-error]");

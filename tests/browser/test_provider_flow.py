@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from providers import reports, services, transport
 from providers.models import Message, Provider
 from providers.presets import SINCH_INDIA_PAYLOAD
+from providers.sms_length import sms_length
 
 pytestmark = pytest.mark.browser
 
@@ -127,6 +128,33 @@ def test_a_marketer_adds_a_provider_and_sees_a_test_sms_delivered(
     result.get_by_role("link", name="Open the message and its history").click()
     expect(page.locator("[data-live=badge]")).to_have_text("Delivered")
     expect(page.get_by_text("Delivered to handset").first).to_be_visible()
+
+
+def test_the_test_sms_counter_counts_like_the_server(logged_in: Page, generic_provider):
+    page = logged_in
+    page.goto(generic_provider.get_absolute_url())
+    form = page.locator("[data-test-sms-form]")
+    message = form.get_by_label("Message")
+    counter = form.locator("[data-sms-count]")
+    expect(counter).to_have_text("")
+
+    message.fill("Your OTP is 482913.")
+    expect(counter).to_have_text("19 characters · 1 SMS")
+    # The extension table counts twice: 81 euro signs are 162 septets, two parts.
+    message.fill("€" * 81)
+    expect(counter).to_have_text("162 characters · 2 SMS")
+    # Hindi or an emoji makes it UCS-2, counted in UTF-16 code units (an emoji is two).
+    message.fill("नमस्ते 🎉")
+    expect(counter).to_have_text("9 characters · 1 SMS (Unicode)")
+    for text in ["a" * 69 + "🎉", "नमस्ते" * 12]:
+        message.fill(text)
+        length = sms_length(text)
+        assert length.encoding == "UCS-2"
+        expect(counter).to_have_text(
+            f"{length.characters} characters · {length.parts} SMS (Unicode)"
+        )
+    message.fill("")
+    expect(counter).to_have_text("")
 
 
 def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):

@@ -7,6 +7,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from providers.models import Provider
+from providers.validation import FLAT_PAYLOAD_MESSAGES, PAYLOAD_REQUIRED
 
 pytestmark = pytest.mark.browser
 
@@ -56,6 +57,24 @@ def test_the_json_editor_shows_parse_errors_and_placeholders_as_you_type(add_for
     page.get_by_role("button", name="$$To", exact=True).click()
     expect(editor).to_have_value('{"to": "$$To", "text": "$$Body"}')
     expect(status).to_have_text("Valid JSON")
+
+
+def test_the_editor_warns_with_the_servers_payload_rules(add_form: Page):
+    page = add_form
+    editor = page.get_by_label("Payload template")
+    warnings = page.locator("[data-json-warnings] li")
+
+    editor.fill('{"x": 1}')
+    expect(warnings).to_have_text([rule["message"] for rule in PAYLOAD_REQUIRED])
+    editor.fill('{"to": "$$To", "tid": "$$TemplateID"}')
+    expect(warnings).to_have_count(0)
+
+    # GET sends key-value pairs: the server's two messages, each in its case.
+    page.get_by_text("GET", exact=True).click()
+    editor.fill('{"to": "$$To", "text": "$$Body", "extra": {"nested": 1}}')
+    expect(warnings).to_have_text([FLAT_PAYLOAD_MESSAGES["flat"]])
+    editor.fill('["$$To", "$$Body"]')
+    expect(warnings).to_have_text([FLAT_PAYLOAD_MESSAGES["object"]])
 
 
 def test_header_rows_can_be_added_and_removed(add_form: Page, settings):

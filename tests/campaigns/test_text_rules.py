@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from campaigns.personalisation import MissingField, field_names, personalise
-from campaigns.sms_length import sms_length
 from dlt.check import free_text_check
 from dlt.rules import sender_id_error
+from providers.sms_length import sms_length
 
 
 @pytest.mark.parametrize(
