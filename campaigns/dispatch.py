@@ -1,6 +1,6 @@
 """Sending a campaign: its messages created in bulk in its lane, which the dispatchers send.
 
-At launch a campaign gets a lane (`providers.lanes`) that carries its state, throttle and
+At launch a campaign gets a lane (`providers.sending.lanes`) that carries its state, throttle and
 quiet hours to the sending layer. Preparing creates one queued message per recipient in
 that lane, a chunk at a time (each chunk wakes the dispatchers when it commits, so sending
 overlaps creation), then seals the lane. Pause, resume and cancel change the lane; once
@@ -15,10 +15,10 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
-from providers import lanes, wakeups
-from providers.bulk import messages_insert
 from providers.models import Message
-from providers.placeholders import find_placeholders
+from providers.sending import lanes, wakeups
+from providers.sending.bulk import messages_insert
+from providers.sending.placeholders import find_placeholders
 from smsgateway import sql
 
 from .models import Campaign, Recipient

@@ -17,11 +17,11 @@ from django.utils import timezone
 from dlt.check import alert_flag
 from dlt.rules import sender_id_error
 from dlt.services import headers_used
-from providers import lanes
-from providers.claims import throttle_rate
 from providers.models import Message, MessageEvent
 from providers.phones import normalize
-from providers.placeholders import find_placeholders
+from providers.sending import lanes
+from providers.sending.claims import throttle_rate
+from providers.sending.placeholders import find_placeholders
 from smsgateway import sql
 
 from . import dlt_check

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from providers.models import Provider
-from providers.sms_length import sms_length, sms_length_rules
+from providers.sending.sms_length import sms_length, sms_length_rules
 
 from . import dlt_check, selectors, services
 from .api.downloads import csv_response, upload_errors_response

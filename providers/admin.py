@@ -22,11 +22,20 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from . import phones, services
-from .config.secrets import CLEAR, HeaderEdit
-from .config.services import provider_create, provider_errors, provider_update
-from .models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
-from .rendering import MASK
+from providers import phones
+from providers.config.secrets import CLEAR, HeaderEdit
+from providers.config.services import (
+    ProviderInUse,
+    provider_create,
+    provider_delete,
+    provider_errors,
+    provider_in_use,
+    provider_rotate_token,
+    provider_update,
+)
+from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
+from providers.sending.rendering import MASK
+from providers.sending.retry import message_retry
 
 admin.site.site_header = "smsgateway administration"
 admin.site.site_title = "smsgateway admin"
@@ -211,13 +220,13 @@ class ProviderAdmin(admin.ModelAdmin):
         provider = self.get_object(request, object_id)
         if provider is not None:
             change_page = reverse("admin:providers_provider_change", args=[provider.pk])
-            if reason := services.provider_in_use(provider=provider):
+            if reason := provider_in_use(provider=provider):
                 self.message_user(request, reason, level=messages.ERROR)
                 return redirect(change_page)
             if request.method == "POST":
                 try:
-                    services.provider_delete(provider=provider)
-                except services.ProviderInUse as exc:
+                    provider_delete(provider=provider)
+                except ProviderInUse as exc:
                     self.message_user(request, str(exc), level=messages.ERROR)
                     return redirect(change_page)
                 self.message_user(request, f"Provider “{provider.nickname}” deleted.")
@@ -227,8 +236,8 @@ class ProviderAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             try:
-                services.provider_delete(provider=provider)
-            except services.ProviderInUse as exc:
+                provider_delete(provider=provider)
+            except ProviderInUse as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
 
     list_display = (
@@ -376,7 +385,7 @@ class ProviderAdmin(admin.ModelAdmin):
     def rotate_callback_token(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         count = 0
         for provider in queryset:
-            services.provider_rotate_token(provider=provider)
+            provider_rotate_token(provider=provider)
             count += 1
         self.message_user(
             request,
@@ -499,7 +508,7 @@ class MessageAdmin(admin.ModelAdmin):
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         requeued = skipped = 0
         for message in queryset.select_related(None).only("id"):
-            if services.message_retry(message=message, actor=request.user.get_username()):
+            if message_retry(message=message, actor=request.user.get_username()):
                 requeued += 1
             else:
                 skipped += 1

@@ -15,12 +15,17 @@ from typing import Any
 from django import forms
 from django.utils.datastructures import MultiValueDict
 
-from .config.secrets import CLEAR, HeaderEdit
-from .config.services import ProviderInvalid, provider_create, provider_errors, provider_update
-from .models import Provider
-from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
-from .presets import PRESETS, SINCH_SHORTEN_KEY
-from .rendering import MASK
+from providers.config.presets import PRESETS, SINCH_SHORTEN_KEY
+from providers.config.secrets import CLEAR, HeaderEdit
+from providers.config.services import (
+    ProviderInvalid,
+    provider_create,
+    provider_errors,
+    provider_update,
+)
+from providers.models import Provider
+from providers.sending.placeholders import STANDARD_PLACEHOLDERS, find_placeholders
+from providers.sending.rendering import MASK
 
 DLR_MAPPING_KEYS = ("id", "status", "code", "time", "description")
 

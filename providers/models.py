@@ -15,8 +15,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from .crypto import EncryptedJSONField, EncryptedTextField
-from .placeholders import STANDARD_PLACEHOLDERS, find_placeholders
+from providers.ops.crypto import EncryptedJSONField, EncryptedTextField
+from providers.sending.placeholders import STANDARD_PLACEHOLDERS, find_placeholders
 
 
 class TemplateJSONField(models.JSONField):
@@ -169,7 +169,7 @@ class Lane(models.Model):
     The dispatcher claims a lane's messages only while it is open (and past `starts_at`),
     at most `rate` a second across every worker, and, with `quiet_hours`, sends Indian
     numbers only inside SMSGATEWAY_PROMOTIONAL_WINDOW. A provider's transactional lane is
-    claimed before its other lanes: see `providers.dispatcher`.
+    claimed before its other lanes: see `providers.sending.dispatcher`.
     """
 
     class State(models.TextChoices):

@@ -20,10 +20,10 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from .error_codes import failure_meaning
-from .models import Message, MessageEvent, Provider
-from .phones import InvalidNumber, normalize
-from .transport import ERROR_TITLES
+from providers.error_codes import failure_meaning
+from providers.http.transport import ERROR_TITLES
+from providers.models import Message, MessageEvent, Provider
+from providers.phones import InvalidNumber, normalize
 
 Status = Message.Status
 # Numbers typed without a country code are Indian, as everywhere in the product.
@@ -118,7 +118,7 @@ def provider_uses_sandbox(*, provider: Provider) -> bool:
 
 def sandbox_test_numbers() -> list[dict[str, str]]:
     """The sandbox's test numbers as {"number", "note"} rows, for the provider page."""
-    from . import sandbox
+    from providers.ops import sandbox
 
     return [{"number": row["number"], "note": row["outcome"]} for row in sandbox.test_numbers()]
 

@@ -16,15 +16,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dlt.selectors import failure_links
-
-from . import dlt_scrub, selectors, services
-from .forms import ProviderForm, SendTestSmsForm, standard_placeholders
-from .models import Message, Provider
-from .pagination import CappedPaginator
-from .presets import PRESETS, sinch_constant_flags
-from .sms_length import sms_length_rules
-from .transport import ERROR_TITLES
-from .validation import payload_rules
+from providers import selectors
+from providers.config import services
+from providers.config.presets import PRESETS, sinch_constant_flags
+from providers.config.validation import payload_rules
+from providers.forms import ProviderForm, SendTestSmsForm, standard_placeholders
+from providers.http.transport import ERROR_TITLES
+from providers.models import Message, Provider
+from providers.pagination import CappedPaginator
+from providers.sending import dlt_scrub
+from providers.sending.send_now import test_sms_send
+from providers.sending.sms_length import sms_length_rules
 
 MESSAGES_PER_PAGE = 50
 RECENT_MESSAGES = 10
@@ -176,7 +178,7 @@ def provider_test_sms(request: HttpRequest, pk: int) -> JsonResponse:
         if warnings:
             # Nothing is sent yet: the page shows why and offers to send anyway.
             return JsonResponse({"ok": False, "dlt_warnings": warnings})
-    result = services.test_sms_send(
+    result = test_sms_send(
         provider=provider,
         country_code=form.cleaned_data["country_code"],
         mobile=form.cleaned_data["mobile"],

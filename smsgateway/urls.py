@@ -7,8 +7,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from providers import health, metrics, sandbox
 from providers.dlr.views import dlr_callback
+from providers.ops import health, metrics, sandbox
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -69,7 +69,7 @@ def generic_provider(db):
 @pytest.fixture
 def sinch_provider(db):
     """The Sinch India preset with credentials stored encrypted."""
-    from providers.presets import PRESETS
+    from providers.config.presets import PRESETS
 
     preset = PRESETS["sinch_india"]
     return Provider.objects.create(

@@ -7,6 +7,7 @@ Fixtures that use these are in the conftest files; test modules import from here
 from __future__ import annotations
 
 import json
+import uuid
 from html.parser import HTMLParser
 from typing import Any
 
@@ -14,10 +15,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Campaign
-from providers.models import Provider
-from providers.rendering import MASK
+from providers.http.transport import SendResult
+from providers.models import Message, Provider
+from providers.sending import claims
+from providers.sending.create import message_create
+from providers.sending.rendering import MASK
+from providers.sending.send_now import message_send_now
 
 FAKE_ENDPOINT = "https://sms.example.com/send"
 
@@ -183,3 +189,29 @@ def field_text(response: Any, name: str) -> str:
     parser = _FieldText(name)
     parser.feed(response.content.decode())
     return " ".join(" ".join(parser.parts).split())
+
+
+# ---------------------------------------------------------------- messages
+
+
+def queued(provider, **fields) -> Message:
+    """A message queued through the product's own service."""
+    defaults = {"to": "+919876543210", "body": "Your OTP is 1234"}
+    return message_create(provider=provider, **{**defaults, **fields})
+
+
+def send_due(message: Message) -> SendResult | None:
+    """Claim the message if it is due, as a dispatcher would, and send it inline."""
+    claimed = claims.messages_claim_due(
+        lane_id=message.lane_id,
+        limit=10,
+        token=uuid.uuid4(),
+        now=timezone.now(),
+    )
+    if not claimed:
+        return None
+    return message_send_now(message=reload(message))
+
+
+def reload(message: Message) -> Message:
+    return Message.objects.get(id=message.id)

@@ -33,7 +33,7 @@ from schemathesis.checks import not_a_server_error
 
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Upload
-from providers import transport
+from providers.http import transport
 from providers.models import Message, Provider
 from smsgateway.wsgi import application
 from tests.factories import csv_file, make_campaign

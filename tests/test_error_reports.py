@@ -16,8 +16,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
-from providers import services
 from providers.models import Provider
+from providers.sending.create import message_create
 from tests.factories import provider_edit_data
 
 SECRETS = ["typed-PASS-1x", "typed-USER-2y", "typed-HEADER-3z", "cb-USER-4w", "cb-PASS-5v"]
@@ -107,7 +107,7 @@ def test_a_crash_in_the_dlr_callback_is_a_500_that_never_names_its_token(
     def crash(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    message = services.message_create(provider=generic_provider, to="+919876543210", body="Hi")
+    message = message_create(provider=generic_provider, to="+919876543210", body="Hi")
     monkeypatch.setattr("providers.dlr.clevertap.parse", crash)
     client = Client(raise_request_exception=False)
     token = generic_provider.callback_token

@@ -21,8 +21,8 @@ from smsgateway.logging import JsonFormatter, UtcFormatter
 def record(
     msg: str, *args: object, extra: dict[str, Any] | None = None, exc_info: Any = None
 ) -> logging.LogRecord:
-    """A record as `logging.getLogger("providers.services").info(...)` would make it."""
-    logger = logging.getLogger("providers.services")
+    """A record as `logging.getLogger("providers.sending.record").info(...)` would make it."""
+    logger = logging.getLogger("providers.sending.record")
     return logger.makeRecord(
         logger.name, logging.INFO, __file__, 1, msg, args, exc_info, extra=extra
     )
@@ -41,7 +41,7 @@ def test_a_line_has_time_level_logger_message_and_the_extra_fields():
     )
     entry = json.loads(line)
     assert entry["level"] == "INFO"
-    assert entry["logger"] == "providers.services"
+    assert entry["logger"] == "providers.sending.record"
     assert entry["message"] == f"message {message_id} attempt 2: submitted"
     assert entry["message_id"] == str(message_id)
     assert entry["attempt"] == 2
@@ -91,7 +91,7 @@ def test_plain_lines_are_timed_in_utc_whatever_the_process_time_zone(monkeypatch
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
-    assert line == "2026-12-03T15:45:01.250+00:00 INFO providers.services started"
+    assert line == "2026-12-03T15:45:01.250+00:00 INFO providers.sending.record started"
 
 
 def test_gunicorn_and_django_write_the_same_utc_lines(tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from providers.api.validators import validate_json_text
 from providers.config.secrets import header_edits
 from providers.config.services import (
     ProviderInvalid,
@@ -20,11 +21,9 @@ from providers.config.services import (
     provider_errors,
     provider_update,
 )
+from providers.config.validation import PROVIDER_CONFIG_FIELDS
 from providers.models import Message, MessageEvent, Provider
-from providers.rendering import MASK
-from providers.validation import PROVIDER_CONFIG_FIELDS
-
-from .validators import validate_json_text
+from providers.sending.rendering import MASK
 
 # The largest id a BigAutoField holds: a larger number names no row (and overflows SQLite).
 MAX_ID = 2**63 - 1

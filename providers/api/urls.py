@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from .views import MessageViewSet, ProviderViewSet
+from providers.api.views import MessageViewSet, ProviderViewSet
 
 router = SimpleRouter()
 router.register("providers", ProviderViewSet, basename="provider")

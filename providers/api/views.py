@@ -1,4 +1,5 @@
-"""REST API views: parse input, call providers.services, render output."""
+"""REST API views: parse input, call the services (providers/config, providers/sending),
+render output."""
 
 from __future__ import annotations
 
@@ -23,11 +24,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from providers import dlt_scrub, phones, services
-from providers.models import Message, Provider
-from smsgateway.process_cache import ProcessCache
-
-from .serializers import (
+from providers import phones
+from providers.api.serializers import (
     DetailErrorSerializer,
     MessageCreateSerializer,
     MessageDetailSerializer,
@@ -38,6 +36,19 @@ from .serializers import (
     ProviderTestSmsSerializer,
     message_input,
 )
+from providers.config.services import ProviderInUse, provider_delete
+from providers.models import Message, Provider
+from providers.sending import dlt_scrub
+from providers.sending.create import (
+    MAX_MESSAGES_PER_REQUEST,
+    InvalidMessages,
+    NewMessage,
+    message_create,
+    messages_create,
+    messages_errors,
+)
+from providers.sending.send_now import test_sms_send
+from smsgateway.process_cache import ProcessCache
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Message.idempotency_key
@@ -96,8 +107,8 @@ class ProviderViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Provider) -> None:
         try:
-            services.provider_delete(provider=instance)
-        except services.ProviderInUse as exc:
+            provider_delete(provider=instance)
+        except ProviderInUse as exc:
             raise Conflict(str(exc)) from exc
 
     @extend_schema(
@@ -123,7 +134,7 @@ class ProviderViewSet(viewsets.ModelViewSet):
             template_id=data.get("template_id", ""),
             sender_id=str(variables.get("SenderID", "")),
         )
-        result = services.test_sms_send(
+        result = test_sms_send(
             provider=provider,
             country_code=data["country_code"],
             mobile=data["mobile"],
@@ -229,7 +240,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return self._create_many(request, request.data, key)
         (new,) = _new_messages([request.data], single=True)
         try:
-            message = services.message_create(
+            message = message_create(
                 provider=new.provider,
                 to=new.to,
                 body=new.body,
@@ -254,7 +265,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def _create_many(self, request: Request, items: list[Any], key: str) -> Response:
         if not items:
             raise serializers.ValidationError({"non_field_errors": ["Send at least one message."]})
-        limit = services.MAX_MESSAGES_PER_REQUEST
+        limit = MAX_MESSAGES_PER_REQUEST
         if len(items) > limit:
             raise serializers.ValidationError(
                 {"non_field_errors": [f"At most {limit:,} messages per request."]}
@@ -265,10 +276,10 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             )
         wanted = _new_messages(items)
         try:
-            messages = services.messages_create(
+            messages = messages_create(
                 messages=wanted, created_by=request.user, idempotency_key=key
             )
-        except services.InvalidMessages as exc:
+        except InvalidMessages as exc:
             by_position = {str(position): errors for position, errors in exc.errors.items()}
             if all(dlt_scrub.only_dlt(errors) for errors in exc.errors.values()):
                 raise DltRejected(by_position) from exc
@@ -312,12 +323,12 @@ def _idempotency_key(request: Request) -> str:
     return key
 
 
-def _new_messages(items: list[Any], *, single: bool = False) -> list[services.NewMessage]:
+def _new_messages(items: list[Any], *, single: bool = False) -> list[NewMessage]:
     """Validate message inputs and find their providers; raises a 400 with each invalid
     item's errors (under its position unless `single`), those the service finds in the
     items that parsed included."""
     errors: dict[int, Any] = {}
-    wanted: dict[int, services.NewMessage] = {}
+    wanted: dict[int, NewMessage] = {}
     for position, item in enumerate(items):
         data, invalid = message_input(item)
         if data is None:
@@ -327,7 +338,7 @@ def _new_messages(items: list[Any], *, single: bool = False) -> list[services.Ne
         if provider is None:
             errors[position] = {"provider": [f"No provider has the id {data['provider']}."]}
             continue
-        wanted[position] = services.NewMessage(
+        wanted[position] = NewMessage(
             provider=provider,
             to=data["to"],
             body=data["body"],
@@ -339,7 +350,7 @@ def _new_messages(items: list[Any], *, single: bool = False) -> list[services.Ne
             raise serializers.ValidationError(errors[0])
         # The others' errors too, so that one answer names every item to mend.
         positions = list(wanted)
-        found = services.messages_errors([wanted[p] for p in positions])
+        found = messages_errors([wanted[p] for p in positions])
         errors.update({positions[index]: item for index, item in found.items()})
         raise serializers.ValidationError({str(p): errors[p] for p in sorted(errors)})
     return list(wanted.values())
@@ -400,7 +411,7 @@ def _when(moment: datetime | None) -> str | None:
 _DATE_TIME = serializers.DateTimeField()
 
 
-def _same_request(message: Message, new: services.NewMessage) -> bool:
+def _same_request(message: Message, new: NewMessage) -> bool:
     """Whether a message created earlier under an idempotency key matches this request."""
     try:
         to = phones.normalize(new.to)

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from providers.models import Provider
-from providers.rendering import MASK
+from providers.sending.rendering import MASK
 
 # The value an edit gives a secret to remove it (JSON null on the API and the import).
 CLEAR = None

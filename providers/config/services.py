@@ -15,15 +15,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from providers.models import Provider
-from providers.validation import (
+from providers.config.secrets import SECRET_FIELDS, secrets_resolve
+from providers.config.validation import (
     PROVIDER_CONFIG_FIELDS,
     nickname_message,
     nickname_taken,
     provider_config_errors,
 )
-
-from .secrets import SECRET_FIELDS, secrets_resolve
+from providers.models import Message, Provider, new_callback_token
 
 
 class ProviderInvalid(ValueError):
@@ -109,3 +108,63 @@ def _resolved(
     except ValidationError as exc:
         add(exc.message_dict)
     return values, errors
+
+
+# ---------------------------------------------------------------- providers
+
+
+def provider_rotate_token(*, provider: Provider) -> str:
+    """Give the provider a new callback token; the old callback URL stops working."""
+    provider.callback_token = new_callback_token()
+    provider.save(update_fields=["callback_token", "updated_at"])
+    return provider.callback_token
+
+
+# ---------------------------------------------------------------- provider fixes
+
+
+def provider_sinch_flags_fix(*, provider: Provider) -> bool:
+    """Make a Sinch India payload send each message's own `alert` and `intflag`
+    ($$Alert, $$International) instead of the old constants. False if nothing changed."""
+    from providers.config.presets import sinch_constant_flags, sinch_flags_fixed
+
+    if provider.kind != Provider.Kind.SINCH_INDIA or not sinch_constant_flags(provider.payload):
+        return False
+    provider.payload = sinch_flags_fixed(provider.payload)
+    provider.save(update_fields=["payload", "updated_at"])
+    return True
+
+
+class ProviderInUse(Exception):
+    """A provider that cannot be deleted: messages or other records still refer to it."""
+
+
+def provider_in_use(*, provider: Provider) -> str | None:
+    """Why the provider cannot be deleted because of its messages (None: it has none)."""
+    count = Message.objects.filter(provider=provider).count()
+    if not count:
+        return None
+    return (
+        f"“{provider.nickname}” has {count:,} message(s), so it cannot be deleted: their "
+        "history and delivery reports refer to it."
+    )
+
+
+def provider_delete(*, provider: Provider) -> None:
+    """Delete a provider (and its empty lanes), or raise ProviderInUse saying why not.
+
+    Its messages are counted first, by index: Django's PROTECT check would load every
+    one of them into memory to say the same.
+    """
+    from django.db.models import ProtectedError
+
+    if reason := provider_in_use(provider=provider):
+        raise ProviderInUse(reason)
+    try:
+        with transaction.atomic():
+            provider.delete()
+    except ProtectedError as exc:
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+        raise ProviderInUse(
+            f"“{provider.nickname}” is still used by {', '.join(kinds)}, so it cannot be deleted."
+        ) from exc

@@ -1,1 +1,2 @@
-"""Delivery-report (DLR) callback: one parser module per format, and the view."""
+"""Delivery reports: one parser module per format, the callback view, and applying
+reports to messages (apply, with its SQL in rows)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from providers.reports import Report
+from providers.dlr.apply import Report
 
 # Deeper than any real report; stops absurd nesting before it reaches the encoder.
 MAX_DEPTH = 32

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers.dlr.apply import Report
+from providers.dlr.base import MalformedBody, Parsed, load_json, parse_time, text
 from providers.models import Message
-from providers.reports import Report
-
-from .base import MalformedBody, Parsed, load_json, parse_time, text
 
 Status = Message.Status
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers.dlr.apply import Report
+from providers.dlr.base import NotConfigured, Parsed, load_records, parse_time, text
 from providers.models import Message
-from providers.reports import Report
-
-from .base import NotConfigured, Parsed, load_records, parse_time, text
 
 Status = Message.Status
 

@@ -12,10 +12,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from providers.dlr.apply import Report
+from providers.dlr.base import MalformedBody, parse_time, text
 from providers.models import DeliveryReport, Message
-from providers.reports import Report
-
-from .base import MalformedBody, parse_time, text
 
 Status = Message.Status
 JASMIN_ACK = "ACK/Jasmin"

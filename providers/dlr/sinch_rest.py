@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers.dlr.apply import Report
+from providers.dlr.base import Parsed, load_records, parse_time, text
 from providers.models import Message
-from providers.reports import Report
-
-from .base import Parsed, load_records, parse_time, text
 
 Status = Message.Status
 REPORT_TYPE = "recipient_delivery_report_sms"

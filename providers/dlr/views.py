@@ -2,7 +2,7 @@
 
 Thin: find the provider by its secret token (and check its basic auth, when it has
 one), read the body in the provider's DLR
-format, apply its reports as one set with `reports.reports_apply`, and answer the way
+format, apply its reports as one set with `reports_apply`, and answer the way
 that format's senders expect. Bad input gets a 4xx, never a 500.
 """
 
@@ -22,12 +22,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from providers import reports
+from providers.dlr import clevertap, custom, params, sinch_rest
+from providers.dlr.apply import report_apply, reports_apply
+from providers.dlr.base import MalformedBody, NotConfigured, Parsed, clean_params
 from providers.models import DeliveryReport, Provider, callback_token_digest
 from smsgateway.process_cache import ProcessCache
-
-from . import clevertap, custom, params, sinch_rest
-from .base import MalformedBody, NotConfigured, Parsed, clean_params
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ def _parse(provider: Provider, body: bytes) -> Parsed:
 def _apply(provider: Provider, parsed: Parsed) -> tuple[int, list[dict[str, Any]]]:
     unprocessed = [_unprocessed(error.code, error.error, error.record) for error in parsed.errors]
     processed = 0
-    outcomes = reports.reports_apply(provider=provider, reports=parsed.reports)
+    outcomes = reports_apply(provider=provider, reports=parsed.reports)
     for report, outcome in zip(parsed.reports, outcomes, strict=True):
         if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE:
             # Stored for audit by reports_apply, but the sender should know it matched nothing.
@@ -180,7 +179,7 @@ def _params_callback(request: HttpRequest, provider: Provider) -> HttpResponse:
         report = params.parse(values)
     except (MalformedBody, MultiPartParserError, SuspiciousOperation) as exc:
         return _failure(provider, 400, str(exc) or "unreadable parameters")
-    outcome = reports.report_apply(provider=provider, report=report)
+    outcome = report_apply(provider=provider, report=report)
     level = logging.INFO if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE else logging.DEBUG
     logger.log(level, "DLR callback for provider %s: %s", provider.pk, outcome)
     return HttpResponse(params.answer(values, outcome), content_type="text/plain")

@@ -2,7 +2,7 @@ import hashlib
 
 from django.db import migrations, models
 
-import providers.crypto
+import providers.ops.crypto
 
 
 def fill_digests(apps, schema_editor):
@@ -21,12 +21,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="provider",
             name="callback_username",
-            field=providers.crypto.EncryptedTextField(blank=True, default=""),
+            field=providers.ops.crypto.EncryptedTextField(blank=True, default=""),
         ),
         migrations.AddField(
             model_name="provider",
             name="callback_password",
-            field=providers.crypto.EncryptedTextField(blank=True, default=""),
+            field=providers.ops.crypto.EncryptedTextField(blank=True, default=""),
         ),
         migrations.AddField(
             model_name="provider",

@@ -9,7 +9,7 @@
   const el = window.smsgateway.el;
   const PLACEHOLDER = /\$\$([A-Za-z][A-Za-z0-9_]*)/g;
   const standard = new Map(JSON.parse(document.getElementById("standard-placeholders").textContent));
-  // The server's payload rules (providers/validation.py payload_rules), word for word.
+  // The server's payload rules (providers/config/validation.py payload_rules), word for word.
   const payloadRules = JSON.parse(document.getElementById("payload-rules").textContent);
 
   /* ---------------------------------------------------------------- JSON errors */

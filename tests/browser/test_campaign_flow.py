@@ -20,10 +20,10 @@ from django_tasks_db.management.commands import db_worker
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign
-from providers import transport
+from providers.config.presets import SINCH_INDIA_PAYLOAD
+from providers.http import transport
 from providers.models import Message, Provider
-from providers.presets import SINCH_INDIA_PAYLOAD
-from providers.sms_length import sms_length
+from providers.sending.sms_length import sms_length
 
 pytestmark = pytest.mark.browser
 

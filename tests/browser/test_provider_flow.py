@@ -13,10 +13,12 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from providers import reports, services, transport
+from providers.config.presets import SINCH_INDIA_PAYLOAD
+from providers.dlr.apply import Report, report_apply
+from providers.http import transport
 from providers.models import Message, Provider
-from providers.presets import SINCH_INDIA_PAYLOAD
-from providers.sms_length import sms_length
+from providers.sending.create import message_create
+from providers.sending.sms_length import sms_length
 
 pytestmark = pytest.mark.browser
 
@@ -207,16 +209,16 @@ def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
 
 
 def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provider):
-    message = services.message_create(provider=generic_provider, to="+919876543210", body="hello")
+    message = message_create(provider=generic_provider, to="+919876543210", body="hello")
     Message.objects.filter(id=message.id).update(status=Message.Status.SUBMITTED)
     page = logged_in
     page.goto(reverse("message_detail", args=[message.id]))
     expect(page.locator("[data-live=badge]")).to_have_text("Submitted")
     expect(page.get_by_text("Updating live")).to_be_visible()
 
-    reports.report_apply(
+    report_apply(
         provider=generic_provider,
-        report=reports.Report(
+        report=Report(
             message_ref=str(message.id),
             event="failed",
             status=Message.Status.FAILED,

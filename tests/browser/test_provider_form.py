@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from providers.config.validation import FLAT_PAYLOAD_MESSAGES, PAYLOAD_REQUIRED
 from providers.models import Provider
-from providers.validation import FLAT_PAYLOAD_MESSAGES, PAYLOAD_REQUIRED
 
 pytestmark = pytest.mark.browser
 

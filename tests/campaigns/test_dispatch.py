@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
-from providers import claims
-from providers.dispatcher import Dispatcher
 from providers.models import Lane, Message
+from providers.sending import claims
+from providers.sending.dispatcher import Dispatcher
 from tests.factories import csv_file, make_campaign, make_provider, numbers_csv, run_worker
 from tests.fake_provider import Answer, FakeProvider
 

@@ -13,7 +13,7 @@ from campaigns.models import Campaign
 from dlt import services as dlt_services
 from dlt.models import Category, WhitelistEntry
 from providers.models import Message
-from providers.rendering import render_request
+from providers.sending.rendering import render_request
 from tests.factories import csv_file, make_campaign
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from campaigns.personalisation import MissingField, field_names, personalise
 from dlt.check import free_text_check
 from dlt.rules import sender_id_error
-from providers.sms_length import sms_length
+from providers.sending.sms_length import sms_length
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,10 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from providers import services
-from providers.dispatcher import Dispatcher
 from providers.dlr.views import MAX_BODY_BYTES
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
+from providers.sending.create import message_create
+from providers.sending.dispatcher import Dispatcher
 from tests.factories import make_provider
 from tests.fake_provider import Answer, FakeProvider, Received
 from tests.production.conftest import database_url
@@ -348,9 +348,7 @@ def test_a_report_that_arrives_before_the_send_response_applies(gunicorn, settin
         return Answer()
 
     with FakeProvider(report_then_answer) as fake:
-        message = services.message_create(
-            provider=make_provider(fake.url), to="+919876543210", body="Hi"
-        )
+        message = message_create(provider=make_provider(fake.url), to="+919876543210", body="Hi")
         Dispatcher().drain()
 
     assert len(fake.received) == 1

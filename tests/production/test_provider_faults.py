@@ -1,11 +1,11 @@
 """Faults from the provider, through the real path, with a fake provider rather than mocks.
 
-services.message_create -> the task queue -> db_worker -> real HTTP to a FakeProvider on
+message_create -> the task queue -> db_worker -> real HTTP to a FakeProvider on
 loopback, which answers with errors, late, not at all, with garbage or with far too much.
 Every message must end in the right place (submitted once the fault clears, or failed
 with its reason kept), and none may be lost or sent more often than its attempts allow.
 
-The only thing patched is DNS (`providers.transport.resolve`), for the name that does not
+The only thing patched is DNS (`providers.http.transport.resolve`), for the name that does not
 resolve. Retry settings are small so the whole module runs in seconds.
 """
 
@@ -26,9 +26,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from providers import services, transport
+from providers.http import transport
+from providers.http.transport import MAX_RESPONSE_BYTES, ErrorKind
 from providers.models import Message, MessageEvent, Provider
-from providers.transport import MAX_RESPONSE_BYTES, ErrorKind
+from providers.sending.create import message_create
 from tests.fake_provider import Answer, FakeProvider, Received
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +91,7 @@ def provider_at(url: str) -> Provider:
 
 def create(provider: Provider, count: int = 1) -> list[Message]:
     return [
-        services.message_create(provider=provider, to=f"+9198765432{i:02d}", body=f"hello {i}")
+        message_create(provider=provider, to=f"+9198765432{i:02d}", body=f"hello {i}")
         for i in range(count)
     ]
 

@@ -22,8 +22,8 @@ from django.conf import settings
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign
-from providers import services as provider_services
 from providers.models import Message, WorkerHeartbeat
+from providers.sending.create import message_create
 from tests.factories import csv_file, make_campaign, make_provider, numbers_csv
 from tests.fake_provider import Answer, FakeProvider
 from tests.production.conftest import database_url
@@ -165,11 +165,10 @@ def test_one_worker_sends_a_burst_of_api_messages_concurrently_and_wakes_for_eac
         start_worker(SMSGATEWAY_DISPATCH_POLL_SECONDS="60")
         wait_for(lambda: WorkerHeartbeat.objects.exists(), 60, "the worker to start")
         time.sleep(1)  # idle now, until its next poll a minute away
-        first = provider_services.message_create(provider=provider, to="+919876543210", body="1")
+        first = message_create(provider=provider, to="+919876543210", body="1")
         wait_for(lambda: len(fake.received) == 1, 30, "the first message, well before the poll")
         burst = [
-            provider_services.message_create(provider=provider, to=f"+9198765{n:05d}", body="b")
-            for n in range(200)
+            message_create(provider=provider, to=f"+9198765{n:05d}", body="b") for n in range(200)
         ]
         wait_for(lambda: len(fake.received) == 201, 60, "the burst")
     received = Counter(r.json()["id"] for r in fake.received)

@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from providers import reports, services
+from providers.dlr.apply import Report, report_apply
 from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
-from providers.rendering import MASK
-from providers.reports import Report
+from providers.sending.create import message_create
+from providers.sending.rendering import MASK
 from tests.factories import admin_provider_data, admin_url
 
 # The secrets the conftest providers are created with.
@@ -24,9 +24,7 @@ CUSTOM_VALUES = {"AppID": "acme", "SenderID": "ACMEIN", "EntityID": "17011581235
 
 
 def new_message(provider: Provider, to: str = "+919876543210", **changes: Any) -> Message:
-    message = services.message_create(
-        provider=provider, to=to, body="hello", variables=CUSTOM_VALUES
-    )
+    message = message_create(provider=provider, to=to, body="hello", variables=CUSTOM_VALUES)
     if changes:
         Message.objects.filter(id=message.id).update(**changes)
         message.refresh_from_db()
@@ -52,7 +50,7 @@ def _plain_static_storage(settings):
 def records(generic_provider, sinch_provider):
     """One of everything, so every admin page has something to show."""
     message = new_message(sinch_provider)
-    reports.report_apply(
+    report_apply(
         provider=sinch_provider,
         report=Report(
             message_ref=str(message.id),
@@ -323,7 +321,7 @@ def test_list_pages_do_not_query_per_row(admin_client, generic_provider, model):
     def add_rows(count: int) -> None:
         for i in range(count):
             message = new_message(generic_provider, to=f"+91981111{i:04d}")
-            reports.report_apply(
+            report_apply(
                 provider=generic_provider,
                 report=Report(message_ref=str(message.id), event="delivered", status="delivered"),
             )

@@ -18,8 +18,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from providers import operations, services
+from providers.config.services import provider_rotate_token
 from providers.models import DeliveryReport, Message, Provider
+from providers.ops.keys import provider_secrets_rotate
+from providers.ops.transfer import providers_export
+from providers.sending.create import message_create
 from tests.factories import provider_edit_data, provider_form_data
 
 Status = Message.Status
@@ -41,7 +44,7 @@ def guarded_provider(generic_provider) -> Provider:
 
 @pytest.fixture
 def submitted(guarded_provider) -> Message:
-    message = services.message_create(provider=guarded_provider, to="+919876543210", body="Hi")
+    message = message_create(provider=guarded_provider, to="+919876543210", body="Hi")
     Message.objects.filter(id=message.id).update(status=Status.SUBMITTED)
     return message
 
@@ -108,7 +111,7 @@ def test_a_wrong_token_is_404_even_with_the_right_credentials(client, guarded_pr
 def test_without_basic_auth_configured_any_authorization_header_is_ignored(
     client, generic_provider
 ):
-    message = services.message_create(provider=generic_provider, to="+919876543210", body="Hi")
+    message = message_create(provider=generic_provider, to="+919876543210", body="Hi")
 
     response = deliver(client, generic_provider, message, Authorization="Basic Zm9vOmJhcg==")
 
@@ -153,7 +156,7 @@ def test_the_database_is_never_asked_for_the_token_itself(client, submitted, mon
 def test_a_rotated_token_gets_a_new_digest(client, submitted):
     provider = submitted.provider
     old_token = provider.callback_token
-    new_token = services.provider_rotate_token(provider=provider)
+    new_token = provider_rotate_token(provider=provider)
     auth = {"Authorization": basic(CALLBACK_USER, CALLBACK_PASSWORD)}
 
     old = client.post(
@@ -175,7 +178,7 @@ def test_a_rotated_token_stops_working_at_once_after_serving_callbacks(client, s
         f"/dlr/{old_token}/", data="[]", content_type="application/json", headers=auth
     )
 
-    services.provider_rotate_token(provider=provider)
+    provider_rotate_token(provider=provider)
     after = client.post(
         f"/dlr/{old_token}/", data="[]", content_type="application/json", headers=auth
     )
@@ -377,7 +380,7 @@ def test_callback_credentials_are_encrypted_at_rest_and_rotate_with_the_keys(
     from cryptography.fernet import Fernet
 
     settings.SMSGATEWAY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    operations.provider_secrets_rotate()
+    provider_secrets_rotate()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT callback_password FROM {table} WHERE id = %s", [guarded_provider.id]
@@ -389,8 +392,8 @@ def test_callback_credentials_are_encrypted_at_rest_and_rotate_with_the_keys(
 
 
 def test_an_export_leaves_callback_credentials_out_unless_asked(guarded_provider):
-    plain = operations.providers_export()[0]
-    full = operations.providers_export(include_secrets=True)[0]
+    plain = providers_export()[0]
+    full = providers_export(include_secrets=True)[0]
 
     assert "callback_password" not in plain and "callback_username" not in plain
     assert full["callback_password"] == CALLBACK_PASSWORD

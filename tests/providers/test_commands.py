@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from providers.models import DeliveryReport, Message, MessageEvent, Provider
-from providers.rendering import MASK
+from providers.sending.rendering import MASK
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from providers import selectors
+from providers.config.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD
 from providers.models import Message, MessageEvent, Provider
-from providers.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD
 from tests.factories import FAKE_ENDPOINT, field_text, provider_edit_data, provider_form_data
 
 Status = Message.Status

@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from providers import services
 from providers.models import Provider
-from providers.rendering import render_request
+from providers.sending.create import message_create
+from providers.sending.rendering import render_request
 
 SANDBOX = "Sandbox (Sinch India)"
 
@@ -133,7 +133,7 @@ def test_it_lists_the_sandbox_test_numbers(db):
 def test_a_message_rendered_for_the_sandbox_provider_is_accepted_by_the_sandbox(db, client):
     demo_setup()
     provider = Provider.objects.get()
-    message = services.message_create(provider=provider, to="+919876543210", body="Hello")
+    message = message_create(provider=provider, to="+919876543210", body="Hello")
     request = render_request(provider, [message])
 
     with responses.RequestsMock() as callbacks:

@@ -9,8 +9,8 @@ import pytest
 import responses
 from django.urls import reverse
 
+from providers.config.presets import PRESETS
 from providers.models import Message, Provider
-from providers.presets import PRESETS
 from tests.factories import FAKE_ENDPOINT, provider_form_data
 
 pytestmark = pytest.mark.django_db

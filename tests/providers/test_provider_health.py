@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from providers import selectors
+from providers.http.transport import ErrorKind
 from providers.models import Message, MessageEvent, Provider
 from providers.selectors import ProviderHealth
-from providers.transport import ErrorKind
 
 Status = Message.Status
 SEND = MessageEvent.Source.SEND

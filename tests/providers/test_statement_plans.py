@@ -19,10 +19,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from providers import claims, lanes, report_rows, services
+from providers.dlr.rows import messages_change, messages_lock
+from providers.http.transport import SendResult
 from providers.models import Message, Provider
-from providers.services import Outcome
-from providers.transport import SendResult
+from providers.sending import claims, lanes
+from providers.sending.record import Outcome, messages_record
 from smsgateway.sql import rows_insert
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_a_claim_reads_the_due_index_and_its_submission_the_primary_key(
         )
     outcome = Outcome(messages=claimed, result=SendResult(ok=True), masked_request={})
     with CaptureQueriesContext(connection) as record:
-        services.messages_record(outcomes=[outcome])
+        messages_record(outcomes=[outcome])
 
     assert len(claimed) == 1000
     assert Message.objects.filter(status=Status.SUBMITTED).count() == 1000
@@ -77,8 +78,8 @@ def test_a_delivery_report_set_finds_its_messages_by_id(
     ids = set(queued[:500])
     Message.objects.filter(id__in=ids).update(status=Status.SUBMITTED)
     with CaptureQueriesContext(connection) as queries:
-        locked = report_rows.messages_lock(provider_id=provider.pk, message_ids=ids)
-        report_rows.messages_change(
+        locked = messages_lock(provider_id=provider.pk, message_ids=ids)
+        messages_change(
             message_ids=sorted(ids),
             values={"status": Status.DELIVERED, "completed_at": timezone.now()},
             from_statuses=[Status.QUEUED, Status.SENDING, Status.SUBMITTED],

@@ -3,8 +3,8 @@
 The same command and options as django-tasks-db's worker. The main thread runs tasks
 (imports, campaign preparation) as django-tasks-db does. In addition, each worker process
 
-- runs the dispatcher (`providers.dispatcher`) in a thread of its own: it sends every
-  due message, woken at once when messages are queued (`providers.wakeups`);
+- runs the dispatcher (`providers.sending.dispatcher`) in a thread of its own: it sends every
+  due message, woken at once when messages are queued (`providers.sending.wakeups`);
 - runs a housekeeping thread that, every SMSGATEWAY_HOUSEKEEPING_SECONDS (a minute by
   default), records the worker's heartbeat (also once at start, and forgets it on a
   clean stop), so /healthz and /metrics can tell whether any worker is alive and other
@@ -41,9 +41,10 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.models import DBTaskResult
 
-from providers import health, services
-from providers.dispatcher import Dispatcher
-from providers.wakeups import Listener
+from providers.ops import health
+from providers.sending.dispatcher import Dispatcher
+from providers.sending.retry import messages_requeue_stuck
+from providers.sending.wakeups import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Housekeeping:
         while not stop.wait(interval):
             steps = [self.beat, health.worker_heartbeats_prune]
             if time.monotonic() - self.connected_since >= settings.SMSGATEWAY_WORKER_STALE_SECONDS:
-                steps += [health.tasks_requeue_orphaned, services.messages_requeue_stuck]
+                steps += [health.tasks_requeue_orphaned, messages_requeue_stuck]
             self.run_steps(steps)
         self.run_steps([lambda: health.worker_heartbeat_delete(worker_id=self.worker_id)])
 

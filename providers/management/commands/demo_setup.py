@@ -16,10 +16,10 @@ from django.db import transaction
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from providers import sandbox
+from providers.config.presets import PRESETS
+from providers.http.transport import check_endpoint
 from providers.models import Provider
-from providers.presets import PRESETS
-from providers.transport import check_endpoint
+from providers.ops import sandbox
 
 ADMIN_USERNAME = "admin"
 SANDBOX_NICKNAME = "Sandbox (Sinch India)"

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import operations
-from providers.crypto import DecryptionError
+from providers.ops.crypto import DecryptionError
+from providers.ops.transfer import providers_export
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, output: str | None, include_secrets: bool, **options: Any) -> None:
         try:
-            records = operations.providers_export(include_secrets=include_secrets)
+            records = providers_export(include_secrets=include_secrets)
         except DecryptionError as exc:
             raise CommandError(f"Cannot read the stored secrets: {exc}.") from exc
         text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import operations
-from providers.crypto import DecryptionError
+from providers.ops.crypto import DecryptionError
+from providers.ops.transfer import ProviderImportError, providers_import
 
 
 class Command(BaseCommand):
@@ -29,8 +29,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, file: str, dry_run: bool, **options: Any) -> None:
         records = self._read(file)
         try:
-            changes = operations.providers_import(records=records, dry_run=dry_run)
-        except operations.ProviderImportError as exc:
+            changes = providers_import(records=records, dry_run=dry_run)
+        except ProviderImportError as exc:
             lines = [f"  {label}: {text}" for label, texts in exc.errors.items() for text in texts]
             raise CommandError("Import rejected, nothing changed:\n" + "\n".join(lines)) from exc
         except DecryptionError as exc:

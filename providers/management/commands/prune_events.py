@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import operations
+from providers.ops.pruning import message_history_prune
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be 0 or more days.")
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        result = operations.message_history_prune(
+        result = message_history_prune(
             older_than=timedelta(days=older_than), dry_run=dry_run, batch_size=batch_size
         )
         verb = "Would delete" if dry_run else "Deleted"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from providers import services
+from providers.sending.retry import messages_requeue_stuck
 
 
 class Command(BaseCommand):
@@ -25,5 +25,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, older_than: float | None, **options: Any) -> None:
         age = timedelta(seconds=older_than) if older_than is not None else None
-        count = services.messages_requeue_stuck(older_than=age)
+        count = messages_requeue_stuck(older_than=age)
         self.stdout.write(f"Requeued {count} message(s).")

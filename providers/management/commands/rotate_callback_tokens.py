@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import operations
+from providers.ops.keys import UnknownProviders, providers_rotate_callback_tokens
 
 
 class Command(BaseCommand):
@@ -33,10 +33,10 @@ class Command(BaseCommand):
         self, *args: Any, provider_ids: list[int] | None, all_providers: bool, **options: Any
     ) -> None:
         try:
-            providers = operations.providers_rotate_callback_tokens(
+            providers = providers_rotate_callback_tokens(
                 provider_ids=None if all_providers else provider_ids
             )
-        except operations.UnknownProviders as exc:
+        except UnknownProviders as exc:
             raise CommandError(f"{exc} No token was changed.") from exc
         # The URL holds the secret: it goes to the operator's terminal only, never a log.
         for provider in providers:

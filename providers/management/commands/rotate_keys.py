@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from providers import operations
+from providers.ops.keys import provider_secrets_rotate
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                     "derived from SECRET_KEY."
                 )
             )
-        result = operations.provider_secrets_rotate()
+        result = provider_secrets_rotate()
         self.stdout.write(f"Re-encrypted the secrets of {result.rotated} provider(s).")
         for provider_id, reason in result.failures.items():
             self.stderr.write(f"Provider id {provider_id}: {reason}; left unchanged.")

@@ -10,7 +10,7 @@ import pytest
 
 from campaigns.models import Campaign
 from providers.models import Message, Provider
-from providers.rendering import MASK
+from providers.sending.rendering import MASK
 
 LIST_URL = "/api/v1/providers/"
 SECRETS = ("user-SECRET-1", "pass-SECRET-2", "header-SECRET-3")

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from providers import services
 from providers.models import Message, Provider
+from providers.sending.create import message_create
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dlr"
 
@@ -43,9 +43,7 @@ def make_message(generic_provider):
     numbers = (f"+9198{n:08d}" for n in range(10**8))
 
     def make(status: str = Message.Status.SUBMITTED, provider: Provider | None = None) -> Message:
-        message = services.message_create(
-            provider=provider or generic_provider, to=next(numbers), body="Hi"
-        )
+        message = message_create(provider=provider or generic_provider, to=next(numbers), body="Hi")
         Message.objects.filter(id=message.id).update(status=status)
         return reload(message)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from providers import reports
+from providers.dlr.apply import Report, reports_apply
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut
 
 from .conftest import post_json, reload
@@ -90,11 +90,11 @@ def test_submitted_then_delivered_in_one_set_both_apply(make_message):
     message = make_message(Status.SENDING)
     ref = str(message.id)
 
-    result = reports.reports_apply(
+    result = reports_apply(
         provider=message.provider,
         reports=[
-            reports.Report(message_ref=ref, event="submitted", status=Status.SUBMITTED),
-            reports.Report(message_ref=ref, event="delivered", status=Status.DELIVERED),
+            Report(message_ref=ref, event="submitted", status=Status.SUBMITTED),
+            Report(message_ref=ref, event="delivered", status=Status.DELIVERED),
         ],
     )
 
@@ -181,11 +181,11 @@ def test_a_mixed_set_gives_each_report_the_outcome_it_would_have_alone(
     foreign = make_message(Status.SUBMITTED)
     Message.objects.filter(id=foreign.id).update(provider=sinch_provider)
 
-    def report(message: Message, status: str, code: str = "") -> reports.Report:
+    def report(message: Message, status: str, code: str = "") -> Report:
         event = "delivered" if status == Status.DELIVERED else "failed"
-        return reports.Report(message_ref=str(message.id), event=event, status=status, code=code)
+        return Report(message_ref=str(message.id), event=event, status=status, code=code)
 
-    result = reports.reports_apply(
+    result = reports_apply(
         provider=fresh.provider,
         reports=[
             report(fresh, Status.DELIVERED),

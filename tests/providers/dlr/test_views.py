@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.test import Client
 
-from providers import services
+from providers.config.services import provider_rotate_token
 from providers.models import DeliveryReport, Message, MessageEvent, Provider
 
 from .conftest import dlr_url, fixture_text, post_json, reload
@@ -45,7 +45,7 @@ def test_a_token_that_cannot_exist_is_404(client, token):
 
 def test_a_rotated_token_stops_working(client, message):
     old_url = dlr_url(message.provider)
-    services.provider_rotate_token(provider=message.provider)
+    provider_rotate_token(provider=message.provider)
 
     response = post_json(client, message.provider, clevertap_event(message, "delivered"))
     stale = client.post(old_url, data="[]", content_type="application/json")

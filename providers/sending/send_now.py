@@ -1,0 +1,129 @@
+"""Sending one message at once, outside the dispatcher: an operator's "send now" and
+the provider page's Send Test SMS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from providers import phones
+from providers.http import transport
+from providers.http.transport import ErrorKind, SendResult
+from providers.models import (
+    Message,
+    Provider,
+)
+from providers.sending.claims import Claimed
+from providers.sending.create import message_create
+from providers.sending.record import Outcome, messages_record, transport_mask
+from providers.sending.rendering import RenderError, render_request
+
+logger = logging.getLogger(__name__)
+
+Status = Message.Status
+
+
+def message_send_now(*, message: Message, retry: bool = True) -> SendResult:
+    """Send a message created claimed (`message_create(claimed=True)`) here and now, over
+    the single-call transport, and record the outcome: the test SMS, whose result is
+    shown at once. With `retry` off, a transient failure fails it at once."""
+    claimed = Claimed(
+        id=message.id,
+        provider_id=message.provider_id,
+        to=message.to,
+        body=message.body,
+        template_id=message.template_id,
+        variables=message.variables,
+        campaign_ref=message.campaign_ref,
+        attempts=message.attempts,
+    )
+    result, masked = _request_and_send(message.provider, [claimed])
+    messages_record(outcomes=[Outcome([claimed], result, masked)], retry=retry)
+    return result
+
+
+def _request_and_send(
+    provider: Provider, messages: Sequence[Claimed]
+) -> tuple[SendResult, dict[str, Any]]:
+    """Render and send one request (the single-call transport); no database access."""
+    try:
+        request = render_request(provider, messages)
+    except RenderError as exc:
+        return SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc)), {}
+    result = transport.send(request, session=transport.session_for(provider.id))
+    # The provider may echo a credential back; it must not reach our records.
+    result.response = transport_mask(result.response, request.secrets)
+    result.error = transport_mask(result.error, request.secrets)
+    return result, request.masked()
+
+
+# ---------------------------------------------------------------- test SMS
+
+
+@dataclass
+class TestSmsResult:
+    ok: bool
+    message_id: str | None
+    http_status: int | None = None
+    response: str = ""
+    error: str = ""
+    error_kind: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+def test_sms_send(
+    *,
+    provider: Provider,
+    country_code: str,
+    mobile: str,
+    message: str,
+    template_id: str = "",
+    variables: dict[str, Any] | None = None,
+    user: Any = None,
+) -> TestSmsResult:
+    """Send a test SMS inline so its outcome can be shown at once.
+
+    Invalid input comes back as `errors` (nothing is sent); a provider failure as
+    `ok=False` with the kind of failure and the provider's answer.
+    """
+    try:
+        number = phones.from_parts(country_code, mobile)
+    except phones.InvalidNumber as exc:
+        return TestSmsResult(ok=False, message_id=None, errors={"mobile": [str(exc)]})
+    try:
+        created = message_create(
+            provider=provider,
+            to=number,
+            body=message,
+            template_id=template_id,
+            variables=variables,
+            is_test=True,
+            created_by=user,
+            claimed=True,
+        )
+    except ValidationError as exc:
+        errors = {("mobile" if k == "to" else k): v for k, v in exc.message_dict.items()}
+        return TestSmsResult(ok=False, message_id=None, errors=errors)
+    # A test is answered now: no silent retry in the background.
+    outcome = message_send_now(message=created, retry=False)
+    title = outcome.error_title
+    error = f"{title}: {outcome.error}" if not outcome.ok else ""
+    summary = (f"Sent (HTTP {outcome.http_status})" if outcome.ok else error)[:300]
+    Provider.objects.filter(id=provider.id).update(
+        last_test_at=timezone.now(),
+        last_test_ok=outcome.ok,
+        last_test_summary=summary,
+    )
+    return TestSmsResult(
+        ok=outcome.ok,
+        message_id=str(created.id),
+        http_status=outcome.http_status,
+        response=outcome.response,
+        error=error,
+        error_kind=outcome.error_kind,
+    )
