@@ -21,7 +21,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from providers.admin import PROVIDER_SECRET_FIELDS
+from providers.admin import PROVIDER_SECRET_FIELDS, ReadOnlyAdmin
 from providers.models import Message
 
 from . import services
@@ -33,19 +33,6 @@ from .selectors import campaign_stats
 ERRORS_SHOWN = 100
 # Refused campaigns named one by one in an action's message, before "and N more".
 REFUSALS_NAMED = 10
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records nobody adds, edits or deletes by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _count(queryset: QuerySet[Any], group_by: str) -> Coalesce:

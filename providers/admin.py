@@ -69,6 +69,18 @@ class MaskedHeadersWidget(forms.Textarea):
         return "\n".join(lines)
 
 
+def _secret_input(label: str, *, password: bool = False) -> forms.CharField:
+    """A write-only box: it never shows what is stored, and blank keeps it."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=not password,  # a password's spaces are part of it
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password" if password else "off"}
+        ),
+    )
+
+
 class ProviderAdminForm(forms.ModelForm):
     """Provider configuration with write-only secrets, saved by the write service.
 
@@ -79,32 +91,12 @@ class ProviderAdminForm(forms.ModelForm):
 
     # Declared so the field says https is assumed (Django 6's default) without a warning.
     endpoint = forms.URLField(label="HTTP endpoint", max_length=2000, assume_scheme="https")
-    new_username = forms.CharField(
-        label="Username",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-    )
+    new_username = _secret_input("Username")
     clear_username = forms.BooleanField(label="Remove the stored username", required=False)
-    new_password = forms.CharField(
-        label="Password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+    new_password = _secret_input("Password", password=True)
     clear_password = forms.BooleanField(label="Remove the stored password", required=False)
-    new_callback_username = forms.CharField(
-        label="Callback username",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-    )
-    new_callback_password = forms.CharField(
-        label="Callback password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+    new_callback_username = _secret_input("Callback username")
+    new_callback_password = _secret_input("Callback password", password=True)
     clear_callback_auth = forms.BooleanField(
         label="Turn off basic auth on the callback", required=False
     )
@@ -198,6 +190,19 @@ class ProviderAdminForm(forms.ModelForm):
             for text in texts:
                 self.add_error(field if field in self.fields else None, text)
         return cleaned
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody adds, edits or deletes by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Provider)
@@ -451,7 +456,7 @@ class MessageEventInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "created_at",
@@ -490,15 +495,6 @@ class MessageAdmin(admin.ModelAdmin):
             return queryset.none(), False
         return queryset.filter(to__contains=digits), False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_retry_permission(self, request: HttpRequest) -> bool:
         # Retrying changes messages, so it needs the change permission the admin's
         # own forms are denied.
@@ -522,7 +518,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeliveryReport)
-class DeliveryReportAdmin(admin.ModelAdmin):
+class DeliveryReportAdmin(ReadOnlyAdmin):
     list_display = (
         "received_at",
         "provider",
@@ -542,15 +538,6 @@ class DeliveryReportAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryReport]:
         return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="Message")
     def message_link(self, obj: DeliveryReport) -> SafeString | str:
         if obj.message_id is None:
@@ -564,7 +551,7 @@ class DeliveryReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lane)
-class LaneAdmin(admin.ModelAdmin):
+class LaneAdmin(ReadOnlyAdmin):
     """What the dispatchers send through, to look at: a campaign's lane is changed by
     pausing, resuming or cancelling the campaign, never here."""
 
@@ -585,15 +572,6 @@ class LaneAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Lane]:
         return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # ---------------------------------------------------------------- opt-outs

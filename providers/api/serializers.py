@@ -43,16 +43,16 @@ class MaskedHeadersField(serializers.DictField):
         return {str(name): MASK for name in (value or {})}
 
 
-class ProviderSerializer(serializers.ModelSerializer):
-    username = MaskedCharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=255,
-        help_text=f'Read back as "{MASK}" when set. On update, omitted, blank or "{MASK}" '
-        "keeps the stored username and null clears it.",
+def _masked_secret(help_text: str) -> MaskedCharField:
+    """A secret read back as the mask (so a client sees that one is set)."""
+    return MaskedCharField(
+        required=False, allow_blank=True, allow_null=True, max_length=255, help_text=help_text
     )
-    password = serializers.CharField(
+
+
+def _write_only_secret(what: str) -> serializers.CharField:
+    """A secret never returned; the rule for keeping it is `providers.config.secrets`."""
+    return serializers.CharField(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -60,9 +60,17 @@ class ProviderSerializer(serializers.ModelSerializer):
         trim_whitespace=False,
         max_length=1000,
         style={"input_type": "password"},
-        help_text="Never returned. On update, omitted or blank keeps the stored password and "
+        help_text=f"Never returned. On update, omitted or blank keeps the stored {what} and "
         "null clears it.",
     )
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    username = _masked_secret(
+        f'Read back as "{MASK}" when set. On update, omitted, blank or "{MASK}" keeps the '
+        "stored username and null clears it."
+    )
+    password = _write_only_secret("password")
     headers = MaskedHeadersField(
         child=serializers.CharField(allow_blank=True, max_length=4000),
         required=False,
@@ -70,26 +78,12 @@ class ProviderSerializer(serializers.ModelSerializer):
         f'"{MASK}" (or blank) keeps the stored value of the header of that name, in any '
         "case; names left out are removed.",
     )
-    callback_username = MaskedCharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=255,
-        help_text="Optional HTTP basic auth the provider must send with delivery reports. "
+    callback_username = _masked_secret(
+        "Optional HTTP basic auth the provider must send with delivery reports. "
         f'Read back as "{MASK}" when set; on update omitted, blank or "{MASK}" keeps it and '
-        "null clears it (clear both to turn the check off).",
+        "null clears it (clear both to turn the check off)."
     )
-    callback_password = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=False,
-        max_length=1000,
-        style={"input_type": "password"},
-        help_text="Never returned. On update, omitted or blank keeps the stored one and null "
-        "clears it.",
-    )
+    callback_password = _write_only_secret("callback password")
     callback_auth = serializers.SerializerMethodField(
         help_text="Whether the callback requires basic auth."
     )
