@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from providers import phones
-from providers.config.secrets import CLEAR, HeaderEdit
+from providers.config.secrets import CLEAR, ENCRYPTED_FIELDS, HeaderEdit
 from providers.config.services import (
     ProviderInUse,
     provider_create,
@@ -33,6 +33,7 @@ from providers.config.services import (
     provider_rotate_token,
     provider_update,
 )
+from providers.config.validation import PROVIDER_CONFIG_FIELDS
 from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
 from providers.sending.rendering import MASK
 from providers.sending.retry import message_retry
@@ -41,13 +42,7 @@ admin.site.site_header = "smsgateway administration"
 admin.site.site_title = "smsgateway admin"
 
 # Loading a provider decrypts these; lists that only show its nickname skip them.
-PROVIDER_SECRET_FIELDS = (
-    "provider__username",
-    "provider__password",
-    "provider__headers",
-    "provider__callback_username",
-    "provider__callback_password",
-)
+PROVIDER_SECRET_FIELDS = tuple(f"provider__{name}" for name in ENCRYPTED_FIELDS)
 
 
 # ---------------------------------------------------------------- providers
@@ -113,21 +108,8 @@ class ProviderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = [
-            "nickname",
-            "kind",
-            "request_type",
-            "endpoint",
-            "content_type",
-            "auth_type",
-            "payload",
-            "number_format",
-            "batch_enabled",
-            "batch_key",
-            "batch_size",
-            "dlr_format",
-            "dlr_mapping",
-        ]
+        # The configuration that is not secret: secrets have write-only fields above.
+        fields = [name for name in PROVIDER_CONFIG_FIELDS if name not in ENCRYPTED_FIELDS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -192,8 +174,8 @@ class ProviderAdminForm(forms.ModelForm):
         return cleaned
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records nobody adds, edits or deletes by hand."""
+class ReadOnly:
+    """For admin pages and inlines of records nobody adds, edits or deletes by hand."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -203,6 +185,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Provider)
@@ -417,7 +403,7 @@ def _rewrite(fieldsets: Any, renames: dict[str, str | None]) -> list[Any]:
 # ---------------------------------------------------------------- messages
 
 
-class MessageEventInline(admin.TabularInline):
+class MessageEventInline(ReadOnly, admin.TabularInline):
     model = MessageEvent
     fields = (
         "created_at",
@@ -434,15 +420,6 @@ class MessageEventInline(admin.TabularInline):
     can_delete = False
     verbose_name = "event"
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Details")
     def details(self, obj: MessageEvent) -> SafeString | str:

@@ -65,6 +65,11 @@ def time_value(value: datetime | None) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def time_adapter() -> Callable[[datetime | None], Any]:
+    """`time_value`, looked up once for many values (the rows of a bulk write)."""
+    return connection.ops.adapt_datetimefield_value
+
+
 def uuid_from_row(value: Any) -> uuid.UUID:
     """A UUID read back from a row (text on databases without a uuid type)."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
@@ -202,5 +207,5 @@ def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
         encoder = field.encoder
         return lambda value: None if value is None else json.dumps(value, cls=encoder)
     if isinstance(field, models.DateTimeField):
-        return time_value
+        return time_adapter()
     return _same

@@ -35,6 +35,8 @@ from providers.sending.rendering import MASK
 CLEAR = None
 
 SECRET_FIELDS = ("username", "password", "callback_username", "callback_password")
+# Every column stored encrypted (providers.ops.crypto): the secrets and the headers.
+ENCRYPTED_FIELDS = (*SECRET_FIELDS, "headers")
 
 _LABELS = {
     "username": "username",

@@ -18,7 +18,6 @@ from django.db import IntegrityError, transaction
 from providers.config.secrets import SECRET_FIELDS, secrets_resolve
 from providers.config.validation import (
     PROVIDER_CONFIG_FIELDS,
-    nickname_message,
     nickname_taken,
     provider_config_errors,
 )
@@ -72,8 +71,8 @@ def _save(provider: Provider, data: Mapping[str, Any], *, stored: Provider | Non
             provider.save()
     except IntegrityError as exc:
         # Checked above; a parallel request can still have taken the name since.
-        if nickname_taken(values["nickname"], provider=stored):
-            raise ProviderInvalid({"nickname": [nickname_message(values["nickname"])]}) from exc
+        if taken := nickname_taken(values["nickname"], provider=stored):
+            raise ProviderInvalid({"nickname": [taken]}) from exc
         raise
     return provider
 

@@ -162,19 +162,12 @@ def report_change(
     # The audit row and the event, field by field; on PostgreSQL the message id comes
     # from the UPDATE (`changed.id`), so nothing is inserted unless it changed.
     postgres = connection.vendor == "postgresql"
-    casts = {
-        "occurred_at": "::timestamptz",
-        "received_at": "::timestamptz",
-        "created_at": "::timestamptz",
-        "raw": "::jsonb",
-        "data": "::jsonb",
-    }
 
     def value(prefix: str, name: str) -> str:
         if name == "message_id":
             return "changed.id" if postgres else "%(message_id)s"
         mark = "%(at)s" if name in ("received_at", "created_at") else f"%({prefix}{name})s"
-        return mark + casts.get(name, "") if postgres else mark
+        return mark + _POSTGRES_CASTS.get(name, "") if postgres else mark
 
     audit_columns = ", ".join(sql.columns(DeliveryReport)[name] for name in AUDIT_FIELDS)
     audit_values = ", ".join(value("audit_", name) for name in AUDIT_FIELDS)
@@ -209,6 +202,14 @@ def _db_value(value: Any) -> Any:
     return sql.time_value(value) if isinstance(value, datetime) else value
 
 
+# The types PostgreSQL is told for report_change's untyped parameters.
+_POSTGRES_CASTS = {
+    "occurred_at": "::timestamptz",
+    "received_at": "::timestamptz",
+    "created_at": "::timestamptz",
+    "raw": "::jsonb",
+    "data": "::jsonb",
+}
 # The columns report_change fills, in this order.
 AUDIT_FIELDS = (
     "provider_id",
@@ -241,7 +242,7 @@ def _change_statements(
 
 
 def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
-    uuid_, datetime_ = sql.uuid_adapter(), sql.time_value
+    uuid_, datetime_ = sql.uuid_adapter(), sql.time_adapter()
     received = datetime_(received_at)
     sql.rows_write(
         DeliveryReport,
@@ -259,7 +260,7 @@ def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:
 
 
 def events_insert(rows: Sequence[EventRow], *, created_at: datetime) -> None:
-    uuid_, datetime_ = sql.uuid_adapter(), sql.time_value
+    uuid_, datetime_ = sql.uuid_adapter(), sql.time_adapter()
     created = datetime_(created_at)
     sql.rows_write(
         MessageEvent,

@@ -11,16 +11,10 @@ from django.db import models, transaction
 from django.db.models import Value
 from django.db.models.functions import Cast
 
-from providers.config.secrets import SECRET_FIELDS as CREDENTIAL_FIELDS
-from providers.config.services import (
-    provider_rotate_token,
-)
+from providers.config.secrets import ENCRYPTED_FIELDS
+from providers.config.services import provider_rotate_token
 from providers.models import Provider
 from providers.ops import crypto
-
-# Columns stored encrypted by providers.ops.crypto.
-SECRET_FIELDS = ("headers", *CREDENTIAL_FIELDS)
-
 
 # ---------------------------------------------------------------- encryption keys
 
@@ -57,7 +51,7 @@ def provider_secrets_rotate() -> KeyRotation:
 def _provider_secrets_rotate(provider_id: int) -> None:
     # Cast to a plain text column so the encrypted fields' converters (which decrypt)
     # stay out of the way, and write back through Value() so they do not encrypt again.
-    raw = {f"raw_{name}": Cast(name, output_field=models.TextField()) for name in SECRET_FIELDS}
+    raw = {f"raw_{name}": Cast(name, output_field=models.TextField()) for name in ENCRYPTED_FIELDS}
     stored = (
         Provider.objects.select_for_update()
         .filter(id=provider_id)
@@ -69,7 +63,7 @@ def _provider_secrets_rotate(provider_id: int) -> None:
         return  # deleted since the list was read
     changes = {
         name: Value(crypto.rotate(value), output_field=models.TextField())
-        for name in SECRET_FIELDS
+        for name in ENCRYPTED_FIELDS
         if (value := stored[f"raw_{name}"])
     }
     if changes:

@@ -106,7 +106,7 @@ def providers_import(*, records: Any, dry_run: bool = False) -> list[ProviderCha
             try:
                 after = provider_values(data=edit, provider=stored)
             except ProviderInvalid as exc:
-                errors.setdefault(label, []).extend(_error_lines(exc.errors))
+                errors.setdefault(label, []).extend(_error_lines(exc.errors, masked=_masked(edit)))
                 continue
             if stored is None:
                 changes.append(ProviderChange(label, "create"))
@@ -171,17 +171,20 @@ def _snapshot(provider: Provider) -> dict[str, str]:
     return {name: json.dumps(getattr(provider, name)) for name in EXPORT_FIELDS}
 
 
-def _error_lines(errors: dict[str, list[str]]) -> list[str]:
+def _error_lines(errors: dict[str, list[str]], *, masked: set[str]) -> list[str]:
+    # A secret given as the mask comes from a file exported without secrets; where
+    # nothing is stored, only a file exported with them can carry the value over.
+    hint = " (export with --include-secrets to carry secrets to a new install)"
     return [
-        _with_export_hint(f"{name}: {text}" if name != "__all__" else text)
+        (f"{name}: {text}" if name != "__all__" else text) + (hint if name in masked else "")
         for name, texts in errors.items()
         for text in texts
     ]
 
 
-def _with_export_hint(line: str) -> str:
-    # A file exported without secrets carries masks; importing it where nothing is
-    # stored can only work from a file exported with them.
-    if "stored to keep" in line:
-        return f"{line} (export with --include-secrets to carry secrets to a new install)"
-    return line
+def _masked(edit: dict[str, Any]) -> set[str]:
+    """The secrets the record gives as the mask."""
+    masked = {name for name in CREDENTIAL_FIELDS if edit.get(name) == MASK}
+    if any(header.value == MASK for header in edit.get("headers", [])):
+        masked.add("headers")
+    return masked

@@ -3,7 +3,6 @@ for the dispatcher (which claims, renders and sends them: see dispatcher.py)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,16 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers import phones
-from providers.models import (
-    Message,
-    MessageEvent,
-    OptOut,
-    Provider,
-)
+from providers.models import Message, MessageEvent, OptOut, Provider
 from providers.sending import dlt_scrub, lanes, wakeups
 from providers.sending.bulk import events_insert, instances_insert, message_insert
-
-logger = logging.getLogger(__name__)
 
 Status = Message.Status
 # Messages one request to the API may queue at once.

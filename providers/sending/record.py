@@ -16,10 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from providers.http.transport import SendResult
-from providers.models import (
-    Message,
-    MessageEvent,
-)
+from providers.models import Message, MessageEvent
 from providers.sending.bulk import events_insert
 from providers.sending.claims import Claimed
 from providers.sending.retry import retry_delay

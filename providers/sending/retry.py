@@ -11,11 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from providers.models import (
-    Message,
-    MessageEvent,
-    WorkerHeartbeat,
-)
+from providers.models import Message, MessageEvent, WorkerHeartbeat
 from providers.sending import lanes, wakeups
 from providers.sending.claims import in_sending
 

@@ -3,7 +3,6 @@ the provider page's Send Test SMS."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,18 +13,11 @@ from django.utils import timezone
 from providers import phones
 from providers.http import transport
 from providers.http.transport import ErrorKind, SendResult
-from providers.models import (
-    Message,
-    Provider,
-)
+from providers.models import Message, Provider
 from providers.sending.claims import Claimed
 from providers.sending.create import message_create
 from providers.sending.record import Outcome, messages_record, transport_mask
 from providers.sending.rendering import RenderError, render_request
-
-logger = logging.getLogger(__name__)
-
-Status = Message.Status
 
 
 def message_send_now(*, message: Message, retry: bool = True) -> SendResult:
@@ -115,9 +107,7 @@ def test_sms_send(
     error = f"{title}: {outcome.error}" if not outcome.ok else ""
     summary = (f"Sent (HTTP {outcome.http_status})" if outcome.ok else error)[:300]
     Provider.objects.filter(id=provider.id).update(
-        last_test_at=timezone.now(),
-        last_test_ok=outcome.ok,
-        last_test_summary=summary,
+        last_test_at=timezone.now(), last_test_ok=outcome.ok, last_test_summary=summary
     )
     return TestSmsResult(
         ok=outcome.ok,

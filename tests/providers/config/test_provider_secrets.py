@@ -54,14 +54,21 @@ def through_the_api(admin_user, provider: Provider, edit: dict[str, Any]) -> str
     return "" if response.status_code == 200 else response.content.decode()
 
 
-def through_the_dashboard(admin_user, provider: Provider, edit: dict[str, Any]) -> str:
+def _form_secrets(edit: dict[str, Any], *, box: str) -> dict[str, Any]:
+    """Username and password as a form posts them: typed into `box` (a field name
+    pattern) or, to clear one, its "Remove" box ticked; a form always sends the box."""
     changes: dict[str, Any] = {}
     for name in ("username", "password"):
         given = edit.get(name, OMIT)
         if given == CLEAR:
             changes[f"clear_{name}"] = "on"
         else:
-            changes[name] = "" if given in (OMIT, BLANK) else given
+            changes[box.format(name)] = "" if given in (OMIT, BLANK) else given
+    return changes
+
+
+def through_the_dashboard(admin_user, provider: Provider, edit: dict[str, Any]) -> str:
+    changes = _form_secrets(edit, box="{}")
     if "headers" in edit:
         # Rows typed afresh: no stored name to start from, so matching is by name.
         changes["header_key"] = [""] * len(edit["headers"])
@@ -76,13 +83,7 @@ def through_the_dashboard(admin_user, provider: Provider, edit: dict[str, Any]) 
 
 
 def through_the_admin(admin_user, provider: Provider, edit: dict[str, Any]) -> str:
-    changes: dict[str, Any] = {}
-    for name in ("username", "password"):
-        given = edit.get(name, OMIT)
-        if given == CLEAR:
-            changes[f"clear_{name}"] = "on"
-        else:
-            changes[f"new_{name}"] = "" if given in (OMIT, BLANK) else given
+    changes = _form_secrets(edit, box="new_{}")
     if "headers" in edit:
         changes["header_lines"] = "\n".join(f"{k}: {v}" for k, v in edit["headers"].items())
     client = Client()
