@@ -1,7 +1,7 @@
 /* How long an SMS is: encoding (GSM-7 or UCS-2) and the number of parts.
    The rules (character sets, part sizes) are the server's, handed to the page with
-   json_script as #sms-length-rules (providers/sms_length.py sms_length_rules); this
-   only counts with them, as providers.sms_length.sms_length does. A browser test
+   json_script as #sms-length-rules (providers/sending/sms_length.py sms_length_rules); this
+   only counts with them, as providers.sending.sms_length.sms_length does. A browser test
    checks that both give the same answer. Exposed as window.smsgateway.smsLength(text). */
 (function () {
   "use strict";
