@@ -68,6 +68,7 @@ class Provider(models.Model):
     class AuthType(models.TextChoices):
         NONE = "none", "None"
         BASIC = "basic", "Basic"
+        OAUTH2 = "oauth2", "OAuth 2.0 (client credentials)"
 
     class NumberFormat(models.TextChoices):
         DIGITS = "digits", "Digits with country code (919876543210)"
@@ -78,6 +79,12 @@ class Provider(models.Model):
         CLEVERTAP = "clevertap", "CleverTap generic (JSON array)"
         SINCH_REST = "sinch_rest", "Sinch REST per-recipient reports"
         PARAMS = "params", "Kannel / Jasmin parameters (GET or POST)"
+        CUSTOM = "custom", "Custom field mapping"
+
+    class InboundFormat(models.TextChoices):
+        CLEVERTAP = "clevertap", "CleverTap generic (replied event)"
+        PARAMS = "params", "Kannel / Jasmin parameters (GET or POST)"
+        SINCH_REST = "sinch_rest", "Sinch REST mo_text"
         CUSTOM = "custom", "Custom field mapping"
 
     # Unique without regard to case (provider_nickname_unique): "Sinch" and "sinch" would
@@ -91,9 +98,16 @@ class Provider(models.Model):
     content_type = models.CharField(
         max_length=4, choices=ContentType.choices, default=ContentType.JSON
     )
-    auth_type = models.CharField(max_length=5, choices=AuthType.choices, default=AuthType.NONE)
+    auth_type = models.CharField(max_length=6, choices=AuthType.choices, default=AuthType.NONE)
     username = EncryptedTextField(blank=True, default="")
     password = EncryptedTextField(blank=True, default="")
+    # auth_type=oauth2: the client credentials grant, as CleverTap's generic provider.
+    oauth_token_url = models.URLField(max_length=2000, blank=True, default="")
+    oauth_client_id = models.CharField(max_length=255, blank=True, default="")
+    oauth_client_secret = EncryptedTextField(blank=True, default="")
+    oauth_scope = models.CharField(max_length=500, blank=True, default="")
+    # More key-value pairs for the token request (audience, resource, ...).
+    oauth_extra = models.JSONField(default=dict, blank=True)
     headers = EncryptedJSONField(blank=True, default=dict)
     payload = TemplateJSONField(default=dict)
     number_format = models.CharField(
@@ -108,6 +122,17 @@ class Provider(models.Model):
     # For dlr_format=custom: {"id": ..., "status": ..., "code": ..., "time": ...,
     # "description": ..., "status_map": {"DELIVRD": "delivered", ...}}
     dlr_mapping = models.JSONField(default=dict, blank=True)
+    # How to read the provider's answer to a send: success, its message id, its error
+    # code (providers.http.response_rules). Empty: any 2xx is accepted.
+    response = models.JSONField(default=dict, blank=True)
+    # Replies (MO) pushed to inbound_url, in this format; custom: {"from", "to", "text",
+    # "time": <field names>}.
+    inbound_format = models.CharField(
+        max_length=10, choices=InboundFormat.choices, default=InboundFormat.CLEVERTAP
+    )
+    inbound_mapping = models.JSONField(default=dict, blank=True)
+    inbound_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
+    inbound_token_digest = models.CharField(max_length=64, unique=True, editable=False)
     callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token)
     callback_token_digest = models.CharField(max_length=64, unique=True, editable=False)
     # Optional HTTP basic auth the provider must send with each delivery report.
@@ -116,6 +141,10 @@ class Provider(models.Model):
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_summary = models.CharField(max_length=300, blank=True, default="")
+    # Why the dispatcher holds the provider's messages (an OAuth token it cannot get),
+    # written with update() so that it does not count as a change of configuration.
+    dispatch_error = models.TextField(blank=True, default="")
+    dispatch_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,9 +167,15 @@ class Provider(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.callback_token_digest = callback_token_digest(self.callback_token)
+        self.inbound_token_digest = callback_token_digest(self.inbound_token)
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "callback_token" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "callback_token_digest"}
+        if update_fields is not None:
+            extra = {
+                f"{name}_digest"
+                for name in ("callback_token", "inbound_token")
+                if name in update_fields
+            }
+            kwargs["update_fields"] = {*update_fields, *extra}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -153,6 +188,10 @@ class Provider(models.Model):
     @property
     def callback_url(self) -> str:
         return settings.SMSGATEWAY_BASE_URL + reverse("dlr_callback", args=[self.callback_token])
+
+    @property
+    def inbound_url(self) -> str:
+        return settings.SMSGATEWAY_BASE_URL + reverse("inbound_callback", args=[self.inbound_token])
 
     @property
     def custom_placeholders(self) -> list[str]:
@@ -304,6 +343,12 @@ class Message(models.Model):
                 name="message_sending_idx",
             ),
             models.Index(fields=["to"]),
+            # Delivery reports that name the provider's id, and the operator's search.
+            models.Index(
+                fields=["provider", "provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="message_provider_ref_idx",
+            ),
             models.Index(
                 fields=["campaign_ref", "status", "error_code"], name="message_campaign_status_idx"
             ),
@@ -378,6 +423,9 @@ class DeliveryReport(models.Model):
         IGNORED = "ignored", "Ignored (message already final)"
         RECORDED = "recorded", "Recorded (no status change)"
         UNKNOWN_MESSAGE = "unknown_message", "Unknown message id"
+        # Names a provider id no message has yet: applied once the send's answer that
+        # carries the id is recorded (it can come after the report).
+        AWAITING = "awaiting", "Waiting for the send's answer"
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="reports")
     # No foreign key in the database, as for MessageEvent.message.
@@ -408,7 +456,12 @@ class DeliveryReport(models.Model):
                 fields=["message_ref"],
                 name="report_message_ref_idx",
                 opclasses=["varchar_pattern_ops"],
-            )
+            ),
+            models.Index(
+                fields=["provider", "message_ref"],
+                condition=Q(outcome="awaiting"),
+                name="report_awaiting_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -429,6 +482,60 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.phone
+
+
+class Reply(models.Model):
+    """A message a number sent us (MO): a reply to a campaign, a STOP, anything."""
+
+    class Action(models.TextChoices):
+        NONE = "", "None"
+        OPTED_OUT = "opted_out", "Opted out"
+        OPTED_IN = "opted_in", "Opted back in"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="replies")
+    phone = models.CharField(max_length=32, help_text="The sender, E.164")
+    to = models.CharField(max_length=32, blank=True, default="", help_text="Our number or code")
+    text = models.TextField(blank=True, default="")
+    # When the provider says it was sent; received_at when it says nothing.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The campaign (Message.campaign_ref) that messaged the number in the days before.
+    campaign_ref = models.CharField(max_length=64, blank=True, default="")
+    action = models.CharField(max_length=10, choices=Action.choices, blank=True, default="")
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "replies"
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["phone", "-received_at"]),
+            models.Index(
+                fields=["campaign_ref", "-received_at"],
+                condition=~Q(campaign_ref=""),
+                name="reply_campaign_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone}: {self.text[:40]}"
+
+
+class AccessToken(models.Model):
+    """A provider's OAuth 2.0 access token, shared by every process (one fetch, not one
+    per process) and kept encrypted until shortly before it expires."""
+
+    provider = models.OneToOneField(
+        Provider, on_delete=models.CASCADE, related_name="access_token", primary_key=True
+    )
+    token = EncryptedTextField(blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # A process fetching a token holds this lease, so the others wait for its token
+    # instead of fetching their own.
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.provider_id}"
 
 
 class WorkerHeartbeat(models.Model):
