@@ -146,6 +146,9 @@ class ProviderAdminForm(forms.ModelForm):
         # An emptied box means "no mapping", not JSON null (the column is not nullable).
         return self.cleaned_data.get("dlr_mapping") or {}
 
+    def clean_response(self) -> Any:
+        return self.cleaned_data.get("response") or {}
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         edit = {name: cleaned[name] for name in self._meta.fields or () if name in cleaned}
@@ -289,6 +292,7 @@ class ProviderAdmin(admin.ModelAdmin):
             "Delivery reports",
             {
                 "fields": [
+                    "response",
                     "dlr_format",
                     "dlr_mapping",
                     "new_callback_username",

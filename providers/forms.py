@@ -27,7 +27,7 @@ from providers.models import Provider
 from providers.sending.placeholders import STANDARD_PLACEHOLDERS, find_placeholders
 from providers.sending.rendering import MASK
 
-DLR_MAPPING_KEYS = ("id", "status", "code", "time", "description")
+DLR_MAPPING_KEYS = ("id", "provider_id", "status", "code", "time", "description")
 
 
 def _getlist(data: Any, name: str) -> list[str]:
@@ -106,6 +106,11 @@ class HeadersField(forms.Field):
         if errors:
             raise forms.ValidationError(errors)
         return rows
+
+
+def _json_text(value: Any) -> str:
+    """A JSON setting as the form shows it: indented, or nothing when empty."""
+    return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
 
 
 class DlrMappingWidget(forms.Widget):
@@ -224,6 +229,13 @@ class ProviderForm(forms.Form):
     )
     dlr_format = forms.ChoiceField(choices=Provider.DlrFormat.choices, label="DLR format")
     dlr_mapping = DlrMappingField(required=False, label="Field mapping")
+    response = forms.CharField(
+        required=False,
+        label="Response rules",
+        widget=forms.Textarea(
+            attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off", "wrap": "off"}
+        ),
+    )
     callback_auth = forms.BooleanField(
         required=False, label="Require basic auth on the callback URL"
     )
@@ -267,6 +279,7 @@ class ProviderForm(forms.Form):
                 )
             }
             initial["payload"] = json.dumps(instance.payload, indent=2, ensure_ascii=False)
+            initial["response"] = _json_text(instance.response)
             initial["callback_auth"] = instance.callback_requires_auth
             initial["shorten_urls"] = isinstance(instance.payload, dict) and (
                 instance.payload.get(SINCH_SHORTEN_KEY) == "1"
@@ -275,6 +288,7 @@ class ProviderForm(forms.Form):
             initial = {"batch_size": 100, "headers": {}, "dlr_mapping": {}}
             initial.update(PRESETS.get(preset, PRESETS["generic"]))
             initial["payload"] = json.dumps(initial["payload"], indent=2, ensure_ascii=False)
+            initial["response"] = _json_text(initial.get("response"))
         super().__init__(data, initial=initial)
         if instance is not None:
             self.fields["nickname"].help_text = ""
@@ -301,6 +315,10 @@ class ProviderForm(forms.Form):
     def clean_payload(self) -> Any:
         text = self.cleaned_data["payload"].strip()
         return parse_json(text, what="The payload") if text else None
+
+    def clean_response(self) -> Any:
+        text = self.cleaned_data["response"].strip()
+        return parse_json(text, what="The response rules") if text else {}
 
     def clean_headers(self) -> list[HeaderEdit]:
         # A row's key is the stored header it started from: a renamed row keeps its value.
@@ -343,6 +361,7 @@ class ProviderForm(forms.Form):
             values["batch_size"] = data["batch_size"]
         values["headers"] = data.get("headers", [])
         values["dlr_mapping"] = data.get("dlr_mapping", {})
+        values["response"] = data.get("response", {})
         # Write-only secrets: a blank input keeps what is stored, a ticked box removes it.
         for secret in ("username", "password"):
             values[secret] = CLEAR if data.get(f"clear_{secret}") else data.get(secret) or ""

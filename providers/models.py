@@ -438,6 +438,9 @@ class DeliveryReport(models.Model):
         db_constraint=False,
     )
     message_ref = models.CharField(max_length=100)
+    # For a report that names the provider's id: the number it is about (one id may
+    # cover a whole batch, as Sinch REST's batch_id does).
+    recipient = models.CharField(max_length=32, blank=True, default="")
     event = models.CharField(max_length=32)
     code = models.CharField(max_length=32, blank=True, default="")
     description = models.TextField(blank=True, default="")

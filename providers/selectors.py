@@ -301,8 +301,9 @@ def provider_messages(
 ) -> QuerySet[Message]:
     """A provider's messages, newest first, optionally filtered by status and number.
 
-    A full number (E.164, or ten Indian digits) matches exactly; anything else is a
-    search for those digits among the newest PARTIAL_SEARCH_SCOPE messages.
+    A full number (E.164, or ten Indian digits) matches exactly; then the provider's own
+    id for a message (as its answer gave it) exactly; anything else is a search for
+    those digits among the newest PARTIAL_SEARCH_SCOPE messages.
     """
     messages = Message.objects.filter(provider=provider).order_by("-created_at", "-id")
     if status:
@@ -310,6 +311,9 @@ def provider_messages(
     full = full_number(number)
     if full:
         return messages.filter(to=full)
+    by_reference = provider_reference_messages(messages, number)
+    if by_reference is not None:
+        return by_reference
     digits = "".join(ch for ch in number if ch.isdigit())
     if digits:
         # Numbers are stored as E.164; searching by digits finds "98765", "+9198765…"
@@ -321,6 +325,15 @@ def provider_messages(
             messages = messages.filter(created_at__gte=oldest[0])
         messages = messages.filter(to__contains=digits)
     return messages
+
+
+def provider_reference_messages(messages: QuerySet[Message], text: str) -> QuerySet[Message] | None:
+    """The messages the provider knows by this id of its own, or None when none has it."""
+    reference = text.strip()
+    if not reference:
+        return None
+    found = messages.filter(provider_message_id=reference).exclude(provider_message_id="")
+    return found if found.exists() else None
 
 
 def full_number(text: str) -> str:

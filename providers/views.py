@@ -199,6 +199,8 @@ def provider_test_sms(request: HttpRequest, pk: int) -> JsonResponse:
         "error_kind": result.error_kind,
         "error_title": ERROR_TITLES.get(result.error_kind, "Send failed") if not result.ok else "",
         "error": result.error,
+        "provider_message_id": result.provider_message_id,
+        "response_rules": result.readout,
     }
     if result.message_id:
         answer["message_url"] = reverse("message_detail", args=[result.message_id])
@@ -232,7 +234,8 @@ def provider_messages(request: HttpRequest, pk: int) -> HttpResponse:
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
             "status": status,
             "number": number,
-            "exact_number": selectors.full_number(number),
+            "exact_number": selectors.full_number(number)
+            or (number if selectors.provider_reference_messages(found, number) else ""),
             "partial_scope": selectors.PARTIAL_SEARCH_SCOPE,
             "statuses": Message.Status.choices,
             "query": query.urlencode(),

@@ -210,7 +210,7 @@ def send_due(message: Message) -> SendResult | None:
     )
     if not claimed:
         return None
-    return message_send_now(message=reload(message))
+    return message_send_now(message=reload(message)).result
 
 
 def reload(message: Message) -> Message:

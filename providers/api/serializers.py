@@ -122,8 +122,14 @@ class ProviderSerializer(serializers.ModelSerializer):
                 "validators": [validate_json_text],
             },
             "dlr_mapping": {
-                "help_text": 'For dlr_format "custom": {"id", "status", "code", "time", '
-                '"description", "status_map"}.',
+                "help_text": 'For dlr_format "custom": {"id" (our message id), "provider_id" '
+                '(the provider\'s), "status", "code", "time", "description", "status_map"}.',
+                "validators": [validate_json_text],
+            },
+            "response": {
+                "help_text": "How to read the provider's answer: success, message_id, "
+                "error_code, error_description ({path} or {regex}), permanent_codes, "
+                "transient_codes, batch_results. Empty: any 2xx is accepted.",
                 "validators": [validate_json_text],
             },
         }
@@ -179,7 +185,17 @@ class ProviderTestSmsResultSerializer(serializers.Serializer):
     http_status = serializers.IntegerField(allow_null=True)
     response = serializers.CharField(help_text="The provider's answer, secrets masked.")
     error = serializers.CharField()
-    error_kind = serializers.CharField(help_text="e.g. auth_rejected, timeout, connection_error.")
+    error_kind = serializers.CharField(
+        help_text="e.g. auth_rejected, timeout, connection_error, provider_rejected."
+    )
+    provider_message_id = serializers.CharField(
+        help_text="The provider's id for the message, as its response rules read it."
+    )
+    response_rules = serializers.ListField(
+        source="readout",
+        child=serializers.CharField(),
+        help_text="What each of the provider's response rules read from the answer.",
+    )
     dlt_warnings = serializers.ListField(
         child=serializers.CharField(),
         required=False,
@@ -213,6 +229,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "error_code",
             "error_description",
             "attempts",
+            "provider_message_id",
             "created_at",
             "updated_at",
             "submitted_at",
@@ -277,6 +294,9 @@ class MessageFilterSerializer(serializers.Serializer):
         required=False,
         max_length=64,
         help_text="A number as typed (+91 98765 43210, 919876543210, 9876543210 …).",
+    )
+    provider_message_id = serializers.CharField(
+        required=False, max_length=100, help_text="The provider's own id for the message."
     )
 
 

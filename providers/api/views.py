@@ -185,6 +185,11 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             queryset = queryset.filter(provider_id=filters["provider"])
         if filters.get("to"):
             queryset = queryset.filter(_number_filter(filters["to"]))
+        if filters.get("provider_message_id"):
+            queryset = queryset.filter(provider_message_id=filters["provider_message_id"])
+            if "provider" not in filters:
+                # The index is per provider: looked up in each provider's part of it.
+                queryset = queryset.filter(provider_id__in=Provider.objects.values("id"))
         return queryset
 
     @extend_schema(
@@ -386,6 +391,7 @@ def _queued_answer(message: Message) -> dict[str, Any] | None:
         "error_code": message.error_code,
         "error_description": message.error_description,
         "attempts": message.attempts,
+        "provider_message_id": message.provider_message_id,
         "created_at": _when(message.created_at),
         "updated_at": _when(message.updated_at),
         "submitted_at": _when(message.submitted_at),

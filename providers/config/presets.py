@@ -47,6 +47,17 @@ def sinch_flags_fixed(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# How Sinch India's messages.json answers (as the sandbox does): {"status": "success",
+# "code": "200", "msgid": ..., "description": ...}, and {"status": "error", ...} with its
+# own code when it refuses a message, sometimes inside an HTTP 200.
+SINCH_INDIA_RESPONSE: dict[str, Any] = {
+    "success": {"path": "status", "equals": ["success"]},
+    "message_id": {"path": "msgid"},
+    "error_code": {"path": "code"},
+    "error_description": {"path": "description"},
+    "transient_codes": ["500", "502", "503", "504"],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "sinch_india": {
         "kind": "sinch_india",
@@ -57,6 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "payload": SINCH_INDIA_PAYLOAD,
         "number_format": "digits",
         "dlr_format": "clevertap",
+        "response": SINCH_INDIA_RESPONSE,
     },
     "generic": {
         "kind": "generic",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from providers.http.response_rules import response_rules_errors
 from providers.http.transport import check_endpoint
 from providers.sending.placeholders import find_placeholders
 
@@ -40,6 +41,7 @@ PROVIDER_CONFIG_FIELDS = (
     "batch_size",
     "dlr_format",
     "dlr_mapping",
+    "response",
     "callback_username",
     "callback_password",
 )
@@ -178,8 +180,13 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 
     if data.get("dlr_format") == "custom":
         mapping = data.get("dlr_mapping") or {}
-        if not isinstance(mapping, dict) or not mapping.get("id") or not mapping.get("status"):
-            add("dlr_mapping", "A custom DLR format needs at least the id and status field names.")
+        named = isinstance(mapping, dict) and (mapping.get("id") or mapping.get("provider_id"))
+        if not named or not mapping.get("status"):
+            add(
+                "dlr_mapping",
+                "A custom DLR format needs at least the status field name and the id"
+                " (our message id) or provider_id (the provider's) field name.",
+            )
         else:
             status_map = mapping.get("status_map") or {}
             valid = isinstance(status_map, dict) and all(
@@ -187,6 +194,9 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
             )
             if not valid:
                 add("dlr_mapping", "Status values must map to delivered, failed or submitted.")
+
+    for problem in response_rules_errors(data.get("response")):
+        add("response", problem)
     return errors
 
 

@@ -9,6 +9,10 @@ reports came, so a set gives the same result as applying its reports one by one:
 - `delivered` and `failed` are terminal; nothing moves a message out of them.
 - The same report twice changes the status once (the second is a duplicate).
 - A report that arrives before the send's response is recorded still applies.
+- A report may name the message by our id or by the provider's (the id the provider's
+  answer gave, `Message.provider_message_id`; with the number when one id covers a batch).
+  One naming a provider id no message has yet is kept as `awaiting` and applied when the
+  send's answer that carries the id is recorded (`awaiting_reports_apply`).
 - Every report is stored once for audit, including those naming no known message.
 """
 
@@ -34,18 +38,21 @@ from providers.dlr.rows import (
     EventRow,
     audits_insert,
     events_insert,
+    messages_by_provider_ref,
     messages_change,
     messages_change_returning,
     messages_lock,
     report_change,
 )
 from providers.error_codes import failure_meaning
+from providers.http.response_rules import reads_message_ids
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
 
 Status = Message.Status
 Outcome = DeliveryReport.Outcome
 UNKNOWN = Outcome.UNKNOWN_MESSAGE
 APPLIED = Outcome.APPLIED
+AWAITING = Outcome.AWAITING
 OPT_OUT_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "END", "QUIT", "CANCEL", "OPTOUT"}
 # Which statuses a report may move a message out of: never out of a final one.
 CHANGES_FROM: dict[str, tuple[str, ...]] = {
@@ -72,6 +79,10 @@ class Report:
     occurred_at: datetime | None = None
     reply_text: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    # `message_ref` is the provider's id for the message, not ours (Sinch REST's batch_id,
+    # Jasmin's id); `recipient` tells apart the messages of a batch that share one.
+    by_provider_id: bool = False
+    recipient: str = ""
 
 
 @dataclass
@@ -92,16 +103,20 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
     """Apply reports to the provider's messages; returns each one's outcome, in order."""
     if not reports:
         return []
-    message_ids = [_message_id(report.message_ref) for report in reports]
+    by_provider_id = reads_message_ids(provider.response)
+    message_ids = _message_ids(provider, reports, by_provider_id)
     now = timezone.now()
     if len(reports) == 1 and _single_report_applied(provider, reports[0], message_ids[0], now):
         return [APPLIED]
     audits: list[AuditRow] = []
     events: list[EventRow] = []
     opt_outs: dict[str, OptOut] = {}
+    unknown: str = AWAITING if by_provider_id else UNKNOWN
     with _writer_turn(), transaction.atomic():
         applied = _applied_at_once(provider, reports, message_ids, now)
         messages = _lock(provider, {m for m in message_ids if m is not None and m not in applied})
+        if by_provider_id:
+            messages.update(_by_provider_id_after_all(provider, reports, message_ids, messages))
         for report, message_id in zip(reports, message_ids, strict=True):
             raw = json.dumps(report.raw)
             if message_id is not None and message_id in applied:
@@ -110,7 +125,8 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
                 events.append(_event(report, raw, message_id, description, APPLIED))
                 continue
             if message_id is None or message_id not in messages:
-                audits.append(_audit(provider, report, raw, None, report.description, UNKNOWN))
+                missing = unknown if report.status else UNKNOWN
+                audits.append(_audit(provider, report, raw, None, report.description, missing))
                 continue
             message = messages[message_id]
             description = _description(report)
@@ -134,6 +150,101 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
             # A number that opted out before stays as it was.
             OptOut.objects.bulk_create(opt_outs.values(), ignore_conflicts=True)
     return [audit.outcome for audit in audits]
+
+
+def awaiting_reports_apply(*, provider_id: int, refs: set[str]) -> int:
+    """Apply the provider's reports that named one of these ids of its own before any
+    message had it (they came before the send's answer); returns how many there were.
+    Run where the ids were just recorded, in the same transaction."""
+    waiting: list[DeliveryReport] = []
+    ordered = sorted(refs)
+    for start in range(0, len(ordered), 500):
+        waiting.extend(
+            DeliveryReport.objects.filter(
+                provider_id=provider_id,
+                outcome=AWAITING,
+                message_ref__in=ordered[start : start + 500],
+            )
+        )
+    if not waiting:
+        return 0
+    waiting.sort(key=lambda row: (row.received_at, row.id))
+    reports = [
+        Report(
+            message_ref=row.message_ref,
+            event=row.event,
+            status=row.event if row.event in CHANGES_FROM else "",
+            code=row.code,
+            description=row.description,
+            occurred_at=row.occurred_at,
+            raw=row.raw,
+            by_provider_id=True,
+            recipient=row.recipient,
+        )
+        for row in waiting
+    ]
+    # Received again, as it were: each is stored with its outcome now, once.
+    DeliveryReport.objects.filter(id__in=[row.id for row in waiting]).delete()
+    reports_apply(provider=Provider.objects.get(id=provider_id), reports=reports)
+    return len(reports)
+
+
+def _message_ids(
+    provider: Provider, reports: Sequence[Report], by_provider_id: bool
+) -> list[uuid.UUID | None]:
+    """The message each report names, where that is known before locking: by our id, or
+    (for a provider whose answers give ids) by the provider's id when it is not ours."""
+    message_ids = [
+        None if report.by_provider_id else _message_id(report.message_ref) for report in reports
+    ]
+    if by_provider_id:
+        wanted = [i for i, message_id in enumerate(message_ids) if message_id is None]
+        if wanted:
+            found = messages_by_provider_ref(
+                provider_id=provider.pk, refs={reports[i].message_ref for i in wanted}
+            )
+            for i in wanted:
+                message_ids[i] = _pick(found.get(reports[i].message_ref), reports[i].recipient)
+    return message_ids
+
+
+def _by_provider_id_after_all(
+    provider: Provider,
+    reports: Sequence[Report],
+    message_ids: list[uuid.UUID | None],
+    messages: dict[uuid.UUID, _Locked],
+) -> dict[uuid.UUID, _Locked]:
+    """Reports whose reference reads as one of our ids but names none of our messages:
+    the provider's own id (Jasmin's ids look like ours). Points them at the messages that
+    have it and returns those, locked."""
+    unmatched = [
+        i
+        for i, message_id in enumerate(message_ids)
+        if message_id is not None and message_id not in messages and not reports[i].by_provider_id
+    ]
+    if not unmatched:
+        return {}
+    found = messages_by_provider_ref(
+        provider_id=provider.pk, refs={reports[i].message_ref.strip() for i in unmatched}
+    )
+    for i in unmatched:
+        message_ids[i] = _pick(found.get(reports[i].message_ref.strip()), reports[i].recipient)
+    found_ids = {message_ids[i] for i in unmatched}
+    return _lock(provider, {m for m in found_ids if m is not None} - set(messages))
+
+
+def _pick(candidates: list[tuple[uuid.UUID, str]] | None, recipient: str) -> uuid.UUID | None:
+    """The message a provider id names: the one to the recipient when several share the
+    id (a batch), else the newest."""
+    if not candidates:
+        return None
+    if recipient:
+        digits = "".join(ch for ch in recipient if ch.isdigit())
+        for message_id, to in candidates:
+            if "".join(ch for ch in to if ch.isdigit()) == digits:
+                return message_id
+        return None
+    return candidates[0][0]
 
 
 def _single_report_applied(
@@ -241,6 +352,7 @@ def _audit(
         provider_id=provider.pk,
         message_id=message_id,
         message_ref=report.message_ref[:100],
+        recipient=report.recipient[:32],
         event=report.event[:32],
         code=report.code[:32],
         description=description,

@@ -1,7 +1,9 @@
 """A provider's own JSON DLR format, read through the field mapping it is configured with.
 
-`Provider.dlr_mapping` = `{"id", "status", "code", "time", "description": <field names>,
-"status_map": {"<their status>": "delivered|failed|submitted"}}`. The body is one JSON
+`Provider.dlr_mapping` = `{"id", "provider_id", "status", "code", "time", "description":
+<field names>, "status_map": {"<their status>": "delivered|failed|submitted"}}`: `id`
+names the field with our message id, `provider_id` the one with the provider's (the id
+its answer to the send gave); a record is matched by ours when it has it. The body is one JSON
 object or a list of them (Sinch India pushes up to 500 per POST, with `msg_id`,
 `sms_delv_status`, `sms_delv_dttime`, `remarks`).
 """
@@ -35,15 +37,21 @@ REPORT_STATUSES = {Status.DELIVERED, Status.FAILED, Status.SUBMITTED}
 def parse(body: bytes, mapping: Any) -> Parsed:
     fields = mapping if isinstance(mapping, dict) else {}
     id_field, status_field = text(fields.get("id")), text(fields.get("status"))
-    if not id_field or not status_field:
-        raise NotConfigured("the custom DLR mapping needs the id and status field names")
+    provider_field = text(fields.get("provider_id"))
+    if not (id_field or provider_field) or not status_field:
+        raise NotConfigured(
+            "the custom DLR mapping needs the status field name and the id or provider_id one"
+        )
     status_map = _status_map(fields.get("status_map"))
     parsed = Parsed()
     for record in load_records(body):
-        ref, word = text(record.get(id_field)), text(record.get(status_field))
+        ours = text(record.get(id_field)) if id_field else ""
+        ref = ours or (text(record.get(provider_field)) if provider_field else "")
+        word = text(record.get(status_field))
         status = status_map.get(word.upper())
         if not ref:
-            parsed.reject(record, f"missing {id_field}")
+            named = " or ".join(name for name in (id_field, provider_field) if name)
+            parsed.reject(record, f"missing {named}")
         elif not word:
             parsed.reject(record, f"missing {status_field}")
         elif status not in REPORT_STATUSES:
@@ -52,6 +60,7 @@ def parse(body: bytes, mapping: Any) -> Parsed:
             parsed.reports.append(
                 Report(
                     message_ref=ref,
+                    by_provider_id=not ours,
                     event=status,
                     status=status,
                     code=text(_value(record, fields, "code")),

@@ -38,6 +38,9 @@ KANNEL_TYPES: dict[str, str] = {
     "16": Status.FAILED,
 }
 # Our own id first: a dlr-url may add `?meta=<our id>` next to the gateway's own `id`.
+# Jasmin's `id` is its own (the id its answer to the send gave): for a provider whose
+# response rules read ids, a reference that is not one of our messages is looked up as
+# the provider's (providers.dlr.apply).
 ID_PARAMS = ("meta", "msgid", "id")
 # Jasmin's donedate is YYMMDDhhmm (some SMSCs add seconds), which an epoch reading would
 # turn into a wrong date; other forms are tried as epoch seconds or ISO 8601.

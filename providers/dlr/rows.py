@@ -29,6 +29,7 @@ class AuditRow(NamedTuple):
     provider_id: int
     message_id: uuid.UUID | None
     message_ref: str
+    recipient: str
     event: str
     code: str
     description: str
@@ -215,6 +216,7 @@ AUDIT_FIELDS = (
     "provider_id",
     "message_id",
     "message_ref",
+    "recipient",
     "event",
     "code",
     "description",
@@ -239,6 +241,25 @@ def _change_statements(
             f"WHERE {where} AND {status} IN ({sql.marks(len(from_statuses))}){tail}"
         )
         yield statement, [*prepared, *params, *from_statuses]
+
+
+def messages_by_provider_ref(
+    *, provider_id: int, refs: set[str]
+) -> dict[str, list[tuple[uuid.UUID, str]]]:
+    """`(id, to)` of the provider's messages by the provider's id for them, newest first."""
+    found: dict[str, list[tuple[uuid.UUID, str]]] = {}
+    ordered = sorted(refs)
+    for start in range(0, len(ordered), CHUNK):
+        rows = (
+            Message.objects.filter(
+                provider_id=provider_id, provider_message_id__in=ordered[start : start + CHUNK]
+            )
+            .order_by("-created_at")
+            .values_list("provider_message_id", "id", "to")
+        )
+        for ref, message_id, to in rows:
+            found.setdefault(ref, []).append((message_id, to))
+    return found
 
 
 def audits_insert(rows: Sequence[AuditRow], *, received_at: datetime) -> None:

@@ -2,7 +2,9 @@
 
 POST of one `{"type": "recipient_delivery_report_sms", "batch_id", "recipient", "code",
 "status", "at", "operator_status_at", "client_reference"}` or an array of them;
-`client_reference` carries our message id.
+`client_reference` carries our message id when the send set it; otherwise the report is
+matched by the provider's id for the batch (`batch_id`, which the send's answer gave as
+`id`) and the `recipient`.
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ def parse(body: bytes) -> Parsed:
             continue
         word = text(record["status"])
         status = STATUSES[word.lower()]
+        ours = text(record.get("client_reference"))
         parsed.reports.append(
             Report(
-                message_ref=text(record["client_reference"]),
+                message_ref=ours or text(record["batch_id"]),
+                by_provider_id=not ours,
+                recipient="" if ours else text(record.get("recipient")),
                 event=status,
                 status=status,
                 code=text(record.get("code")),
@@ -58,8 +63,8 @@ def parse(body: bytes) -> Parsed:
 def _problem(record: dict[str, Any]) -> str:
     if record.get("type") != REPORT_TYPE:
         return f"unsupported report type {text(record.get('type'))[:40]!r}"
-    if not text(record.get("client_reference")):
-        return "missing client_reference"
+    if not text(record.get("client_reference")) and not text(record.get("batch_id")):
+        return "missing client_reference and batch_id"
     word = text(record.get("status"))
     if not word:
         return "missing status"

@@ -175,6 +175,9 @@ class ErrorKind:
     BLOCKED = "address_blocked"
     REDIRECT = "redirected"
     INVALID = "invalid_request"
+    # Read by the provider's response rules (providers.http.response_rules).
+    PROVIDER_REJECTED = "provider_rejected"
+    UNREADABLE = "answer_unreadable"
 
 
 ERROR_TITLES = {
@@ -189,6 +192,8 @@ ERROR_TITLES = {
     ErrorKind.BLOCKED: "Endpoint address not allowed",
     ErrorKind.REDIRECT: "Endpoint redirected",
     ErrorKind.INVALID: "Request could not be built",
+    ErrorKind.PROVIDER_REJECTED: "Provider rejected",
+    ErrorKind.UNREADABLE: "Answer not understood",
 }
 
 TRANSIENT_KINDS = {
@@ -210,10 +215,19 @@ class SendResult:
     error: str = ""
     retry_after: float | None = None
     duration_ms: int = 0
+    # What the provider's response rules read: its id for the message, its error code,
+    # and whether that code is worth another try (None: as the kind of failure says).
+    provider_message_id: str = ""
+    code: str = ""
+    retryable: bool | None = None
 
     @property
     def transient(self) -> bool:
-        return not self.ok and self.error_kind in TRANSIENT_KINDS
+        if self.ok:
+            return False
+        if self.retryable is not None:
+            return self.retryable
+        return self.error_kind in TRANSIENT_KINDS
 
     @property
     def error_title(self) -> str:

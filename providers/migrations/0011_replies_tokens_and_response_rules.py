@@ -166,6 +166,11 @@ class Migration(migrations.Migration):
             name="response",
             field=models.JSONField(blank=True, default=dict),
         ),
+        migrations.AddField(
+            model_name="deliveryreport",
+            name="recipient",
+            field=models.CharField(blank=True, default="", max_length=32),
+        ),
         migrations.AlterField(
             model_name="deliveryreport",
             name="outcome",

@@ -26,6 +26,8 @@ number        what the sandbox does
               so the send times out; no DLR
 9999900004    401: authentication rejected; no DLR
 9999900005    500: server error; no DLR
+9999900006    200 with {"status": "error", "code": "4001"} in the body (as real
+              APIs answer a rejection); no DLR
 any other     accepts (200), then a delivered DLR
 ============  ==========================================================
 """
@@ -56,6 +58,7 @@ INVALID_SUBSCRIBER = "9999900002"
 SLOW = "9999900003"
 AUTH_REJECTED = "9999900004"
 SERVER_ERROR = "9999900005"
+REJECTED_IN_200 = "9999900006"
 FAILURE_CODES = {DND_FAILURE: "901", INVALID_SUBSCRIBER: "910"}
 # A slow answer must outlast the read timeout, but never hold a server thread for long.
 MAX_SLOW_SECONDS = 30.0
@@ -76,6 +79,10 @@ def test_numbers() -> list[SandboxNumber]:
         (SLOW, "Answers after the read timeout: the send times out"),
         (AUTH_REJECTED, "HTTP 401: authentication rejected"),
         (SERVER_ERROR, "HTTP 500: provider error"),
+        (
+            REJECTED_IN_200,
+            'HTTP 200 with {"status": "error", "code": "4001"}: rejected in the body',
+        ),
     ]
     return [{"number": n, "e164": "+91" + n, "outcome": text} for n, text in outcomes]
 
@@ -108,6 +115,10 @@ def messages_json(request: HttpRequest) -> JsonResponse | HttpResponseNotAllowed
         return _error(401, f"Authentication rejected (sandbox test number {number}).")
     if number == SERVER_ERROR:
         return _error(500, f"Internal server error (sandbox test number {number}).")
+    if number == REJECTED_IN_200:
+        # As real APIs do: the HTTP status says OK, the body says no.
+        body = {"status": "error", "code": "4001", "description": "Invalid template"}
+        return JsonResponse(body, status=200)
     if number == SLOW:
         time.sleep(min(float(settings.SMSGATEWAY_READ_TIMEOUT) + 1.0, MAX_SLOW_SECONDS))
         return _error(504, f"Answered too late on purpose (sandbox test number {number}).")

@@ -159,8 +159,8 @@ def _imported_edit(
                 problems.append("headers: must be a JSON object of header names and text values.")
             else:
                 edit[name] = header_edits(value)
-        elif name == "dlr_mapping" and not isinstance(value, dict):
-            problems.append("dlr_mapping: must be a JSON object.")
+        elif name in ("dlr_mapping", "response") and not isinstance(value, dict):
+            problems.append(f"{name}: must be a JSON object.")
         else:
             edit[name] = value
     return label, problems, edit

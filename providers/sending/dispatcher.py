@@ -45,7 +45,7 @@ from providers.http.transport import ErrorKind, SendResult
 from providers.models import Lane, Provider
 from providers.sending import claims, lanes, rendering
 from providers.sending.claims import Claimed
-from providers.sending.record import Outcome, messages_record, transport_mask
+from providers.sending.record import Outcome, answer_outcome, messages_record, transport_mask
 
 logger = logging.getLogger(__name__)
 
@@ -423,8 +423,14 @@ class Dispatcher:
             # The provider may echo a credential back; it must not reach our records.
             result.response = transport_mask(result.response, flight.request.secrets)
             result.error = transport_mask(result.error, flight.request.secrets)
-            self._keep(Outcome(flight.messages, result, flight.request.masked()))
+            self._keep(self._outcome(flight, result))
         self._record_pending()
+
+    def _outcome(self, flight: _Flight, result: SendResult) -> Outcome:
+        provider = self._providers.get(flight.provider_id)
+        if provider is None:  # gone while its request was in flight: no rules to read by
+            return Outcome(flight.messages, result, flight.request.masked())
+        return answer_outcome(provider, flight.messages, result, flight.request.masked())
 
     def _keep(self, outcome: Outcome) -> None:
         if not self._unrecorded:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +15,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from providers.dlr.apply import awaiting_reports_apply
+from providers.http.response_rules import answer_read
 from providers.http.transport import SendResult
-from providers.models import Message, MessageEvent
+from providers.models import Message, MessageEvent, Provider
 from providers.sending.bulk import events_insert
 from providers.sending.claims import Claimed
 from providers.sending.retry import retry_delay
@@ -29,11 +31,40 @@ Status = Message.Status
 
 @dataclass
 class Outcome:
-    """One request's messages and what came of it."""
+    """One request's messages and what came of it: the request's result, and where the
+    provider's response rules read one per message (a batch's records), each message's."""
 
     messages: list[Claimed]
     result: SendResult
     masked_request: dict[str, Any]
+    results: list[SendResult] | None = None
+    # What the response rules read from the answer, line by line.
+    readout: list[str] = field(default_factory=list)
+
+    def result_of(self, position: int) -> SendResult:
+        return self.results[position] if self.results is not None else self.result
+
+    def by_result(self) -> list[tuple[SendResult, list[Claimed]]]:
+        """The messages grouped by their result, in order."""
+        if self.results is None:
+            return [(self.result, self.messages)]
+        groups: dict[int, tuple[SendResult, list[Claimed]]] = {}
+        for result, message in zip(self.results, self.messages, strict=True):
+            groups.setdefault(id(result), (result, []))[1].append(message)
+        return list(groups.values())
+
+
+def answer_outcome(
+    provider: Provider, messages: list[Claimed], result: SendResult, masked: dict[str, Any]
+) -> Outcome:
+    """The outcome of one request, its answer read with the provider's response rules."""
+    reading = answer_read(
+        provider.response,
+        result,
+        message_ids=[str(message.id) for message in messages],
+        batch=provider.batch_enabled,
+    )
+    return Outcome(messages, reading.result, masked, reading.results, reading.readout)
 
 
 def transport_mask(text: str, secrets: Sequence[str]) -> str:
@@ -56,17 +87,21 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
     says after how long); the dispatchers find it when it is due.
     """
     now = timezone.now()
-    submitted: list[uuid.UUID] = []
+    submitted: list[tuple[uuid.UUID, str]] = []
+    named: dict[int, set[str]] = {}  # the provider ids answers named, by provider
     events: list[tuple[Any, ...]] = []
     with transaction.atomic():
         for outcome in outcomes:
-            result = outcome.result
-            if result.ok:
-                submitted.extend(message.id for message in outcome.messages)
-            else:
+            for result, messages in outcome.by_result():
+                if result.ok:
+                    ref = result.provider_message_id
+                    submitted.extend((message.id, ref) for message in messages)
+                    if ref:
+                        named.setdefault(messages[0].provider_id, set()).add(ref)
+                    continue
                 retrying = [
                     message
-                    for message in outcome.messages
+                    for message in messages
                     if retry
                     and result.transient
                     and message.attempts + 1 < settings.SMSGATEWAY_MAX_SEND_ATTEMPTS
@@ -74,27 +109,52 @@ def messages_record(*, outcomes: Sequence[Outcome], retry: bool = True) -> None:
                 if retrying:
                     _record_retry(retrying, result, now)
                 again = {m.id for m in retrying}
-                _record_failure([m for m in outcome.messages if m.id not in again], result, now)
+                _record_failure([m for m in messages if m.id not in again], result, now)
             for position, message in enumerate(outcome.messages):
                 events.append(_send_event(outcome, position, message))
         _record_submitted(submitted, now)
         events_insert(rows=events, shared={"source": MessageEvent.Source.SEND})
+        for provider_id, refs in named.items():
+            # Reports that came before these answers, waiting for the ids they name.
+            awaiting_reports_apply(provider_id=provider_id, refs=refs)
     _log_outcomes(outcomes, events)
 
 
-def _record_submitted(ids: list[uuid.UUID], now: datetime) -> None:
-    """Mark accepted messages submitted: one plain UPDATE per chunk of ids, as this runs
-    for every message a campaign sends."""
+def _record_submitted(submitted: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+    """Mark accepted messages submitted, with the provider's id where its answer named
+    one: one UPDATE per chunk of messages, as this runs for every message a campaign
+    sends."""
     at = sql.time_value(now)
+    plain = [message_id for message_id, ref in submitted if not ref]
+    named = [(message_id, ref) for message_id, ref in submitted if ref]
+    # An earlier attempt's error no longer describes the message.
+    change = (
+        f"UPDATE {sql.table(Message)}"
+        " SET status = %s, attempts = attempts + 1, submitted_at = %s, updated_at = %s,"
+        " error_code = '', error_description = ''"
+    )
     with connection.cursor() as cursor:
-        for where, id_params in sql.among_ids("id", ids, chunk=UPDATE_CHUNK):
-            # An earlier attempt's error no longer describes the message.
+        for where, id_params in sql.among_ids("id", plain, chunk=UPDATE_CHUNK):
             cursor.execute(
-                f"UPDATE {sql.table(Message)}"
-                " SET status = %s, attempts = attempts + 1, submitted_at = %s, updated_at = %s,"
-                " error_code = '', error_description = ''"
-                f" WHERE {where} AND {sql.check_only('status')} = %s",
+                f"{change} WHERE {where} AND {sql.check_only('status')} = %s",
                 [Status.SUBMITTED, at, at, *id_params, Status.SENDING],
+            )
+        uuid_value = sql.uuid_adapter()
+        for start in range(0, len(named), UPDATE_CHUNK // 5):
+            chunk = named[start : start + UPDATE_CHUNK // 5]
+            cast = "::uuid" if connection.vendor == "postgresql" else ""
+            rows = ", ".join([f"(%s{cast}, %s)"] * len(chunk))
+            cursor.execute(
+                f"WITH named (ref_id, ref) AS (VALUES {rows}) {change},"
+                " provider_message_id = named.ref FROM named"
+                f" WHERE id = named.ref_id AND {sql.check_only('status')} = %s",
+                [
+                    *(value for row in chunk for value in (uuid_value(row[0]), row[1])),
+                    Status.SUBMITTED,
+                    at,
+                    at,
+                    Status.SENDING,
+                ],
             )
 
 
@@ -129,11 +189,17 @@ def _record_failure(messages: list[Claimed], result: SendResult, now: datetime) 
 
 def _send_event(outcome: Outcome, position: int, message: Claimed) -> tuple[Any, ...]:
     """The send event of one message, as a row of bulk.EVENT_FIELDS."""
-    result = outcome.result
+    result = outcome.result_of(position)
     attempts = message.attempts + 1
     data: dict[str, Any] = {"attempt": attempts}
+    if result.provider_message_id:
+        data["provider_message_id"] = result.provider_message_id
+    if result.code:
+        data["provider_code"] = result.code
     if position == 0:
         data.update(request=outcome.masked_request, response=result.response)
+        if outcome.readout:
+            data["response_rules"] = outcome.readout
     else:
         response = result.response
         if len(response) > SHARED_RESPONSE_CHARS:
@@ -145,6 +211,8 @@ def _send_event(outcome: Outcome, position: int, message: Claimed) -> tuple[Any,
     if result.ok:
         status = Status.SUBMITTED
         description = f"Accepted by the provider (HTTP {result.http_status})"
+        if result.provider_message_id:
+            description += f", its id {result.provider_message_id}"
     elif delay is not None:
         status = Status.QUEUED
         description = f"{result.error_title}: {result.error} (retry in {delay:.0f} s)"

@@ -16,11 +16,11 @@ from providers.http.transport import ErrorKind, SendResult
 from providers.models import Message, Provider
 from providers.sending.claims import Claimed
 from providers.sending.create import message_create
-from providers.sending.record import Outcome, messages_record, transport_mask
+from providers.sending.record import Outcome, answer_outcome, messages_record, transport_mask
 from providers.sending.rendering import RenderError, render_request
 
 
-def message_send_now(*, message: Message, retry: bool = True) -> SendResult:
+def message_send_now(*, message: Message, retry: bool = True) -> Outcome:
     """Send a message created claimed (`message_create(claimed=True)`) here and now, over
     the single-call transport, and record the outcome: the test SMS, whose result is
     shown at once. With `retry` off, a transient failure fails it at once."""
@@ -35,8 +35,9 @@ def message_send_now(*, message: Message, retry: bool = True) -> SendResult:
         attempts=message.attempts,
     )
     result, masked = _request_and_send(message.provider, [claimed])
-    messages_record(outcomes=[Outcome([claimed], result, masked)], retry=retry)
-    return result
+    outcome = answer_outcome(message.provider, [claimed], result, masked)
+    messages_record(outcomes=[outcome], retry=retry)
+    return outcome
 
 
 def _request_and_send(
@@ -66,6 +67,9 @@ class TestSmsResult:
     error: str = ""
     error_kind: str = ""
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # What the provider's response rules read from the answer, and the id it gave.
+    readout: list[str] = field(default_factory=list)
+    provider_message_id: str = ""
 
 
 def test_sms_send(
@@ -102,7 +106,8 @@ def test_sms_send(
         errors = {("mobile" if k == "to" else k): v for k, v in exc.message_dict.items()}
         return TestSmsResult(ok=False, message_id=None, errors=errors)
     # A test is answered now: no silent retry in the background.
-    outcome = message_send_now(message=created, retry=False)
+    sent = message_send_now(message=created, retry=False)
+    outcome = sent.result_of(0)
     title = outcome.error_title
     error = f"{title}: {outcome.error}" if not outcome.ok else ""
     summary = (f"Sent (HTTP {outcome.http_status})" if outcome.ok else error)[:300]
@@ -116,4 +121,6 @@ def test_sms_send(
         response=outcome.response,
         error=error,
         error_kind=outcome.error_kind,
+        readout=sent.readout,
+        provider_message_id=outcome.provider_message_id,
     )

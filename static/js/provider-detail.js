@@ -67,6 +67,7 @@
     }
     const facts = [];
     if (data.http_status) facts.push("HTTP " + data.http_status);
+    if (data.provider_message_id) facts.push("the provider's id " + data.provider_message_id);
     if (ok) facts.push("the message is on its way");
 
     const children = [
@@ -82,6 +83,13 @@
       children.push(el("div", { class: "test-result__body" },
         el("p", { class: "test-result__label" }, "Provider's response"),
         el("pre", { class: "code-block", "data-result-response": true }, prettyJson(data.response))));
+    }
+    if (data.response_rules && data.response_rules.length) {
+      // What each response rule read, so the rules can be tuned against the real answer.
+      children.push(el("div", { class: "test-result__body" },
+        el("p", { class: "test-result__label" }, "What the response rules read"),
+        el("ul", { class: "rule-readout", "data-result-rules": true },
+          ...data.response_rules.map((line) => el("li", { class: "mono small" }, line)))));
     }
     const delivery = el("div", { class: "test-result__body", "data-delivery": true });
     if (data.message_id) {

@@ -197,7 +197,7 @@ def test_a_valid_provider_is_saved_and_its_page_opens(marketer):
         (
             {"dlr_format": "custom", "dlr_id_field": "msg_id"},
             "dlr_mapping",
-            "A custom DLR format needs at least the id and status field names.",
+            "A custom DLR format needs at least the status field name",
         ),
         (
             {

@@ -104,6 +104,7 @@ class Command(BaseCommand):
                 "payload": payload,
                 "number_format": preset["number_format"],
                 "dlr_format": preset["dlr_format"],
+                "response": preset["response"],
                 "batch_enabled": False,
                 "username": settings.SMSGATEWAY_SANDBOX_USERNAME,
                 "password": settings.SMSGATEWAY_SANDBOX_PASSWORD,

@@ -257,7 +257,7 @@ def test_a_masked_username_keeps_the_stored_one(api, secret_provider):
         ({"username": ""}, "username", "needs a username"),
         ({"password": ""}, "password", "needs a password"),
         ({"headers": {"Bad Name": "x"}}, "headers", "not a valid header name"),
-        ({"dlr_format": "custom", "dlr_mapping": {}}, "dlr_mapping", "id and status"),
+        ({"dlr_format": "custom", "dlr_mapping": {}}, "dlr_mapping", "the status field name"),
     ],
     ids=[
         "http-endpoint",

@@ -91,7 +91,7 @@ def test_each_sinch_status_maps_to_ours(word, status):
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        ({"client_reference": ""}, "missing client_reference"),
+        ({"client_reference": "", "batch_id": ""}, "missing client_reference and batch_id"),
         ({"status": None}, "missing status"),
         ({"status": "Lost"}, "unknown status 'Lost'"),
         ({"type": "delivery_report_sms"}, "unsupported report type 'delivery_report_sms'"),

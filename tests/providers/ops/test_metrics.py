@@ -163,6 +163,7 @@ def test_the_numbers_match_a_known_set_of_messages(staff_client, known_traffic):
         "ignored": 0,
         "recorded": 1,
         "unknown_message": 1,
+        "awaiting": 0,
     }
     assert value(samples, "smsgateway_send_rate_per_second") == pytest.approx(3 / 60)
     assert value(samples, "smsgateway_dlr_rate_per_second") == pytest.approx(6 / 60)
