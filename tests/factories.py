@@ -124,6 +124,7 @@ def provider_edit_data(provider: Provider, **changes: Any) -> dict[str, Any]:
         "header_key": names,
         "header_name": names,
         "header_value": ["********"] * len(names),
+        "response": json.dumps(provider.response) if provider.response else "",
     }
     return provider_form_data(**{**untouched, **changes})
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from providers import selectors
-from providers.config.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD
+from providers.config.presets import SINCH_INDIA_ENDPOINT, SINCH_INDIA_PAYLOAD, SINCH_INDIA_RESPONSE
 from providers.models import Message, MessageEvent, Provider
 from tests.factories import FAKE_ENDPOINT, field_text, provider_edit_data, provider_form_data
 
@@ -295,6 +295,38 @@ def test_a_provider_added_from_the_sinch_preset_is_of_that_kind(marketer):
     assert provider.kind == Provider.Kind.SINCH_INDIA
     assert (provider.username, provider.password) == ("acme", "pw-1")
     assert sorted(provider.custom_placeholders) == ["AppID", "EntityID", "SenderID"]
+
+
+def test_the_sinch_india_preset_prefills_the_rules_for_its_answer(marketer):
+    response = marketer.get(reverse("provider_create") + "?preset=sinch_india")
+    form = response.context["form"]
+    assert json.loads(form["response"].value()) == SINCH_INDIA_RESPONSE
+
+
+def test_response_rules_are_saved_and_shown_again(marketer):
+    rules = {"success": {"regex": "^OK"}, "message_id": {"path": "data.0.id"}}
+    response = marketer.post(
+        reverse("provider_create"), provider_form_data(response=json.dumps(rules))
+    )
+    assert response.status_code == 302
+    provider = Provider.objects.get()
+    assert provider.response == rules
+    edit = marketer.get(reverse("provider_edit", args=[provider.pk]))
+    assert json.loads(edit.context["form"]["response"].value()) == rules
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"success": {"path": "status"', "The response rules"),
+        ('{"message_id": {"regex": "("}}', "message_id: the regex does not compile"),
+    ],
+)
+def test_response_rules_that_cannot_work_are_refused(marketer, text, error):
+    response = marketer.post(reverse("provider_create"), provider_form_data(response=text))
+    assert response.status_code == 400
+    assert error in field_text(response, "response")
+    assert not Provider.objects.exists()
 
 
 def test_an_unknown_preset_falls_back_to_the_generic_form(marketer):

@@ -258,6 +258,8 @@ def test_a_masked_username_keeps_the_stored_one(api, secret_provider):
         ({"password": ""}, "password", "needs a password"),
         ({"headers": {"Bad Name": "x"}}, "headers", "not a valid header name"),
         ({"dlr_format": "custom", "dlr_mapping": {}}, "dlr_mapping", "the status field name"),
+        ({"response": {"success": {"path": ""}}}, "response", "success: the path must be"),
+        ({"response": ["status"]}, "response", "must be a JSON object"),
     ],
     ids=[
         "http-endpoint",
@@ -270,6 +272,8 @@ def test_a_masked_username_keeps_the_stored_one(api, secret_provider):
         "basic-auth-without-password",
         "bad-header-name",
         "custom-dlr-without-mapping",
+        "response-rule-without-path",
+        "response-rules-not-an-object",
     ],
 )
 def test_it_refuses_an_invalid_configuration(api, db, overrides, field, text):
