@@ -35,6 +35,7 @@ from providers.config.services import (
 )
 from providers.config.validation import PROVIDER_CONFIG_FIELDS
 from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
+from providers.selectors import provider_reference_messages
 from providers.sending.rendering import MASK
 from providers.sending.retry import message_retry
 
@@ -451,7 +452,7 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ("status", "provider", "is_test")
     list_select_related = ("provider",)
     search_fields = ("to",)
-    search_help_text = "A message id, or a phone number or part of one."
+    search_help_text = "A message id, the provider's id for one, or a phone number or part of one."
     # Counting a large message table on every page is the slowest query here.
     show_full_result_count = False
     inlines = [MessageEventInline]
@@ -470,6 +471,9 @@ class MessageAdmin(ReadOnlyAdmin):
             return queryset.filter(id=uuid.UUID(term)), False
         except ValueError:
             pass
+        by_reference = provider_reference_messages(queryset, term)
+        if by_reference is not None:
+            return by_reference, False
         # Numbers are stored in E.164; spaces, dashes and a leading + are not part of it.
         digits = "".join(ch for ch in term if ch.isdigit())
         if not digits:

@@ -332,7 +332,10 @@ def provider_reference_messages(messages: QuerySet[Message], text: str) -> Query
     reference = text.strip()
     if not reference:
         return None
-    found = messages.filter(provider_message_id=reference).exclude(provider_message_id="")
+    # The index is per provider: each provider's part of it is looked in.
+    found = messages.filter(
+        provider_message_id=reference, provider_id__in=Provider.objects.values("id")
+    ).exclude(provider_message_id="")
     return found if found.exists() else None
 
 

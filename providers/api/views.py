@@ -38,6 +38,7 @@ from providers.api.serializers import (
 )
 from providers.config.services import ProviderInUse, provider_delete
 from providers.models import Message, Provider
+from providers.selectors import provider_reference_messages
 from providers.sending import dlt_scrub
 from providers.sending.create import (
     MAX_MESSAGES_PER_REQUEST,
@@ -186,10 +187,8 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if filters.get("to"):
             queryset = queryset.filter(_number_filter(filters["to"]))
         if filters.get("provider_message_id"):
-            queryset = queryset.filter(provider_message_id=filters["provider_message_id"])
-            if "provider" not in filters:
-                # The index is per provider: looked up in each provider's part of it.
-                queryset = queryset.filter(provider_id__in=Provider.objects.values("id"))
+            found = provider_reference_messages(queryset, filters["provider_message_id"])
+            queryset = queryset.none() if found is None else found
         return queryset
 
     @extend_schema(
