@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from providers.config.presets import SINCH_INDIA_PAYLOAD
+from providers.config.presets import SINCH_INDIA_PAYLOAD, SINCH_INDIA_RESPONSE
 from providers.dlr.apply import Report, report_apply
 from providers.http import transport
 from providers.models import Message, Provider
@@ -206,6 +206,46 @@ def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
         "Failed", timeout=DELIVERY_TIMEOUT_MS
     )
     expect(result.locator("[data-delivery-text]")).to_have_text("Code 901: DND failure.")
+
+
+def test_the_test_sms_shows_what_the_response_rules_read(logged_in: Page, sandbox: str, settings):
+    provider = Provider.objects.create(
+        nickname="Sandbox",
+        kind=Provider.Kind.SINCH_INDIA,
+        endpoint=sandbox,
+        payload=SINCH_INDIA_PAYLOAD,
+        response=SINCH_INDIA_RESPONSE,
+        username=settings.SMSGATEWAY_SANDBOX_USERNAME,
+        password=settings.SMSGATEWAY_SANDBOX_PASSWORD,
+    )
+    page = logged_in
+    page.goto(provider.get_absolute_url())
+    form = page.locator("[data-test-sms-form]")
+    form.get_by_label("Message").fill("hello")
+    form.get_by_label("$$AppID").fill("demo")
+    form.get_by_label("$$SenderID").fill("SBXDEM")
+    form.get_by_label("$$EntityID").fill("1")
+    result = page.locator("[data-test-result]")
+    rules = result.locator("[data-result-rules]")
+
+    # HTTP 200 with {"status": "error", "code": "4001"}: rejected, and the rules say why.
+    page.get_by_role("button", name="9999900006").click()
+    form.get_by_role("button", name="Send test SMS").click()
+    expect(result.locator("[data-result-title]")).to_have_text("Provider rejected")
+    expect(result.locator("[data-result-detail]")).to_contain_text("4001 Invalid template")
+    expect(rules).to_contain_text("success (path status): 'error' → rejected")
+    expect(rules).to_contain_text("error_code (path code): 4001")
+    expect(result.locator("[data-delivery-status]")).to_have_text("Failed")
+
+    # Accepted: the provider's id is read and shown.
+    form.get_by_label("Mobile number").fill("9876543210")
+    form.get_by_role("button", name="Send test SMS").click()
+    expect(result.locator("[data-result-title]")).to_have_text(
+        "Sent: the provider accepted the test SMS"
+    )
+    message = Message.objects.get(status__in=["submitted", "delivered"])
+    expect(rules).to_contain_text(f"message_id (path msgid): {message.id}")
+    expect(result.locator("[data-result-detail]")).to_contain_text("the provider's id")
 
 
 def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provider):
