@@ -66,6 +66,21 @@ def test_it_creates_a_provider_with_the_documented_defaults(api):
     assert provider.headers == {"X-Api-Key": "header-SECRET-3"}
 
 
+def test_response_rules_are_written_and_read_back(api):
+    rules = {
+        "success": {"path": "status", "equals": ["success"]},
+        "message_id": {"path": "data.0.id"},
+        "transient_codes": ["503"],
+    }
+    created = api.post(LIST_URL, new_provider(response=rules), format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["response"] == rules
+
+    cleared = api.patch(detail_url(Provider.objects.get()), {"response": {}}, format="json")
+    assert cleared.json()["response"] == {}
+    assert Provider.objects.get().response == {}
+
+
 def test_it_shows_the_custom_placeholders_a_provider_needs(api, sinch_provider):
     response = api.get(detail_url(sinch_provider))
 
