@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import string
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -178,7 +178,7 @@ def opt_out_add(*, phone: str, source: str = "", text: str = "") -> OptOutAdded:
         opt_out, created = OptOut.objects.get_or_create(
             phone=number, defaults={"source": source[:100], "text": text[:512]}
         )
-        failed = _queued_campaign_messages_fail(number)
+        failed = _queued_campaign_messages_fail([number])
     return OptOutAdded(opt_out=opt_out, created=created, messages_failed=failed)
 
 
@@ -188,12 +188,23 @@ def opt_out_remove(*, phone: str) -> bool:
     return bool(deleted)
 
 
-def _queued_campaign_messages_fail(number: str) -> int:
-    """Fail the number's messages still queued in campaigns (any lane but a provider's
+def opted_out_messages_fail(*, phones: Collection[str]) -> int:
+    """Fail the campaign messages still queued to any of these numbers that are on the
+    opt-out list: for messages created after their number opted out (a campaign's chunk
+    made after the STOP). Returns how many failed."""
+    if not phones:
+        return 0
+    stopped = list(OptOut.objects.filter(phone__in=set(phones)).values_list("phone", flat=True))
+    with transaction.atomic():
+        return _queued_campaign_messages_fail(stopped) if stopped else 0
+
+
+def _queued_campaign_messages_fail(numbers: list[str]) -> int:
+    """Fail the numbers' messages still queued in campaigns (any lane but a provider's
     transactional one); a message a dispatcher has claimed is no longer queued and is
     left alone. Call inside a transaction."""
     now = timezone.now()
-    queued = Message.objects.filter(to=number, status=Status.QUEUED, lane__transactional=False)
+    queued = Message.objects.filter(to__in=numbers, status=Status.QUEUED, lane__transactional=False)
     # Locked, so that no dispatcher claims them meanwhile (claims skip locked rows).
     found = list(queued.select_for_update(of=("self",)).values_list("id", "lane_id"))
     if not found:

@@ -137,3 +137,17 @@ def test_a_campaign_whose_last_unsent_number_stops_is_completed(client, running,
 
     running.refresh_from_db()
     assert running.status == Campaign.Status.COMPLETED
+
+
+def test_a_number_that_stopped_after_the_upload_gets_no_message_at_launch(
+    client, generic_provider
+):
+    campaign = make_campaign(generic_provider)
+    services.upload_create(campaign=campaign, file=csv_file(numbers_csv(3)))
+    post_json(client, generic_provider, replied("919800000001", "STOP"))
+
+    services.campaign_launch(campaign=campaign)
+    campaign_prepare(campaign_id=campaign.pk)
+
+    statuses = dict(Message.objects.values_list("to", "error_code"))
+    assert statuses == {"+919800000000": "", "+919800000001": "opted_out", "+919800000002": ""}
