@@ -78,7 +78,7 @@ def campaign_prepare(*, campaign_id: int) -> None:
             messages_insert(rows=rows, shared=shared)
             link_recipients([r[0] for r in recipients], [row[0] for row in rows])
             # A number that replied STOP since its upload was checked gets nothing.
-            opted_out_messages_fail(phones=[phone for _, phone, _ in recipients])
+            opted_out_messages_fail(numbers=[phone for _, phone, _ in recipients])
             wakeups.wake(provider_id=campaign.provider_id)
     lanes.lane_seal(lane_id=campaign.lane_id)
 

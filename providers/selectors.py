@@ -34,7 +34,7 @@ def error_meaning(code: str) -> str:
     """What a message's error code means: CleverTap's 900-920 codes, our send failures, or
     an opt-out that came before the send."""
     if code == "opted_out":
-        return "Opted out (replied STOP) before this message was sent"
+        return "The number opted out before this message was sent"
     return failure_meaning(code) or ERROR_TITLES.get(code, "")
 
 

@@ -188,13 +188,14 @@ def opt_out_remove(*, phone: str) -> bool:
     return bool(deleted)
 
 
-def opted_out_messages_fail(*, phones: Collection[str]) -> int:
+def opted_out_messages_fail(*, numbers: Collection[str]) -> int:
     """Fail the campaign messages still queued to any of these numbers that are on the
     opt-out list: for messages created after their number opted out (a campaign's chunk
     made after the STOP). Returns how many failed."""
-    if not phones:
+    if not numbers:
         return 0
-    stopped = list(OptOut.objects.filter(phone__in=set(phones)).values_list("phone", flat=True))
+    listed = OptOut.objects.filter(phone__in=set(numbers))
+    stopped = list(listed.values_list("phone", flat=True))
     with transaction.atomic():
         return _queued_campaign_messages_fail(stopped) if stopped else 0
 

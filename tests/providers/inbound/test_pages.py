@@ -124,7 +124,7 @@ def test_a_stop_fails_the_campaigns_unsent_message_to_that_number(
     failed = Message.objects.get(to="+919800000001")
     assert failed.error_code == "opted_out"
     page = marketer.get(reverse("message_detail", args=[failed.id])).content.decode()
-    assert "Opted out (replied STOP) before this message was sent" in page
+    assert "The number opted out before this message was sent" in page
     assert OptOut.objects.count() == 2
 
 
@@ -139,9 +139,7 @@ def test_a_campaign_whose_last_unsent_number_stops_is_completed(client, running,
     assert running.status == Campaign.Status.COMPLETED
 
 
-def test_a_number_that_stopped_after_the_upload_gets_no_message_at_launch(
-    client, generic_provider
-):
+def test_a_number_that_stopped_after_the_upload_gets_no_message_at_launch(client, generic_provider):
     campaign = make_campaign(generic_provider)
     services.upload_create(campaign=campaign, file=csv_file(numbers_csv(3)))
     post_json(client, generic_provider, replied("919800000001", "STOP"))
