@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from providers.models import OptOut, Provider, Reply
@@ -108,3 +110,24 @@ def test_the_provider_page_shows_the_inbound_url_with_a_copy_button(marketer, ge
     assert mo_url(generic_provider) != reverse(
         "dlr_callback", args=[generic_provider.callback_token]
     )
+
+
+def test_a_crash_is_a_500_that_never_names_the_token(
+    settings, generic_provider, monkeypatch, caplog
+):
+    settings.DEBUG = False
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("providers.inbound.views.replies_receive", crash)
+    client = Client(raise_request_exception=False)
+
+    response = post_json(client, generic_provider, replied("919876543210", "STOP"))
+
+    assert response.status_code == 500  # the provider sends the reply again later
+    assert "database went away" in caplog.text
+    assert generic_provider.inbound_token not in caplog.text
+    assert not mail.outbox
