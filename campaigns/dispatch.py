@@ -15,6 +15,7 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
+from providers.inbound.services import opted_out_messages_fail
 from providers.models import Message
 from providers.sending import lanes, wakeups
 from providers.sending.bulk import messages_insert
@@ -76,6 +77,8 @@ def campaign_prepare(*, campaign_id: int) -> None:
                 return
             messages_insert(rows=rows, shared=shared)
             link_recipients([r[0] for r in recipients], [row[0] for row in rows])
+            # A number that replied STOP since its upload was checked gets nothing.
+            opted_out_messages_fail(numbers=[phone for _, phone, _ in recipients])
             wakeups.wake(provider_id=campaign.provider_id)
     lanes.lane_seal(lane_id=campaign.lane_id)
 

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
-from providers.models import Message
+from providers.inbound.selectors import replies_list
+from providers.models import Message, Reply
 from providers.selectors import error_meaning
 
 from .models import Campaign, Recipient
@@ -73,6 +74,11 @@ def campaign_failures_by_code(*, campaign: Campaign) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def campaign_replies(*, campaign: Campaign) -> QuerySet[Reply]:
+    """Replies from the campaign's numbers that answer it (newest first)."""
+    return replies_list(campaign_ref=str(campaign.id))
 
 
 def _failure_meaning(code: str) -> str:

@@ -38,6 +38,8 @@ CAMPAIGNS_PER_PAGE = 50
 PREVIEW_ROWS = 5
 # Rejected rows shown on the page; the CSV download has them all.
 ERRORS_SHOWN = 10
+# Replies shown on a campaign's page; the Inbox lists them all.
+RECENT_REPLIES = 10
 # Polled while true: the campaign may still change by itself.
 LIVE_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
 # The counts of a campaign that is over with nothing in flight are kept this long; those
@@ -176,9 +178,14 @@ def _render_detail(
             "provider_values": _provider_values(campaign),
             "launch_errors": launch_errors or [],
             "progress": progress,
+            "replies": [] if is_draft else _recent_replies(campaign),
         },
         status=status,
     )
+
+
+def _recent_replies(campaign: Campaign) -> list[Any]:
+    return list(selectors.campaign_replies(campaign=campaign)[:RECENT_REPLIES])
 
 
 def _provider_values(campaign: Campaign) -> list[tuple[str, str]]:

@@ -34,7 +34,8 @@ from providers.config.services import (
     provider_update,
 )
 from providers.config.validation import PROVIDER_CONFIG_FIELDS
-from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider
+from providers.inbound.services import opt_out_add, opt_out_remove
+from providers.models import DeliveryReport, Lane, Message, MessageEvent, OptOut, Provider, Reply
 from providers.selectors import provider_reference_messages
 from providers.sending.rendering import MASK
 from providers.sending.retry import message_retry
@@ -96,6 +97,9 @@ class ProviderAdminForm(forms.ModelForm):
     clear_callback_auth = forms.BooleanField(
         label="Turn off basic auth on the callback", required=False
     )
+    inbound_format = forms.ChoiceField(
+        label="Reply format", choices=Provider.InboundFormat.choices, required=False
+    )
     header_lines = forms.CharField(
         label="Headers",
         required=False,
@@ -149,6 +153,13 @@ class ProviderAdminForm(forms.ModelForm):
 
     def clean_response(self) -> Any:
         return self.cleaned_data.get("response") or {}
+
+    def clean_inbound_mapping(self) -> Any:
+        return self.cleaned_data.get("inbound_mapping") or {}
+
+    def clean_inbound_format(self) -> str:
+        # Left out of a post, the stored (or default) format stays.
+        return self.cleaned_data.get("inbound_format") or self.instance.inbound_format
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -249,6 +260,7 @@ class ProviderAdmin(admin.ModelAdmin):
     actions = ["rotate_callback_token"]
     readonly_fields = (
         "callback_url",
+        "inbound_url",
         "last_test_at",
         "last_test_ok",
         "last_test_summary",
@@ -302,6 +314,7 @@ class ProviderAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Replies", {"fields": ["inbound_url", "inbound_format", "inbound_mapping"]}),
         ("Last test SMS", {"fields": ["last_test_at", "last_test_ok", "last_test_summary"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
@@ -309,6 +322,7 @@ class ProviderAdmin(admin.ModelAdmin):
     NOT_ON_ADD: dict[str, str | None] = dict.fromkeys(
         [
             "callback_url",
+            "inbound_url",
             "clear_username",
             "clear_password",
             "clear_callback_auth",
@@ -359,6 +373,10 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.display(description="Callback URL")
     def callback_url(self, obj: Provider) -> str:
         return obj.callback_url
+
+    @admin.display(description="Inbound URL (replies)")
+    def inbound_url(self, obj: Provider) -> str:
+        return obj.inbound_url
 
     @admin.display(description="Username")
     def username_stored(self, obj: Provider) -> str:
@@ -578,7 +596,46 @@ class OptOutAdminForm(forms.ModelForm):
 
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
+    """Numbers are added and removed through the opt-out services (an addition fails the
+    number's queued campaign messages); an entry is never edited."""
+
     form = OptOutAdminForm
     list_display = ("phone", "source", "text", "created_at")
     search_fields = ("phone", "text")
     readonly_fields = ("created_at",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: OptOut, form: Any, change: bool) -> None:
+        added = opt_out_add(phone=obj.phone, source=obj.source, text=obj.text)
+        obj.pk = added.opt_out.pk
+        if added.messages_failed:
+            self.message_user(
+                request,
+                f"{added.messages_failed} queued campaign message(s) to {obj.phone} will not "
+                "be sent.",
+                messages.WARNING,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: OptOut) -> None:
+        opt_out_remove(phone=obj.phone)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OptOut]) -> None:
+        for phone in queryset.values_list("phone", flat=True):
+            opt_out_remove(phone=phone)
+
+
+# ---------------------------------------------------------------- replies
+
+
+@admin.register(Reply)
+class ReplyAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "phone", "to", "text", "provider", "campaign_ref", "action")
+    list_filter = ("action", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("phone", "text")
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Reply]:
+        return super().get_queryset(request).defer(*PROVIDER_SECRET_FIELDS)

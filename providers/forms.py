@@ -28,6 +28,7 @@ from providers.sending.placeholders import STANDARD_PLACEHOLDERS, find_placehold
 from providers.sending.rendering import MASK
 
 DLR_MAPPING_KEYS = ("id", "provider_id", "status", "code", "time", "description")
+INBOUND_KEYS = ("from", "to", "text", "time")
 
 
 def _getlist(data: Any, name: str) -> list[str]:
@@ -158,6 +159,31 @@ class DlrMappingField(forms.Field):
         return mapping
 
 
+class InboundMappingWidget(forms.Widget):
+    """Reads the custom inbound format's inputs: one field name per part of a reply."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> dict[str, str] | None:
+        if "inbound_from_field" not in data:
+            return None
+        return {key: str(data.get(f"inbound_{key}_field", "") or "") for key in INBOUND_KEYS}
+
+
+class InboundMappingField(forms.Field):
+    """The custom inbound mapping: the names of a reply's fields (None: not in the form)."""
+
+    widget = InboundMappingWidget
+
+    def prepare_value(self, value: Any) -> Any:
+        shown = value if isinstance(value, dict) else {}
+        return {key: str(shown.get(key, "")) for key in INBOUND_KEYS}
+
+    def clean(self, value: Any) -> dict[str, str] | None:
+        if value is None:
+            return None
+        names = {key: str(value.get(key, "")).strip() for key in INBOUND_KEYS}
+        return {key: name for key, name in names.items() if name}
+
+
 class ProviderForm(forms.Form):
     """Add or edit a provider. Secrets (username, password, header values) are write-only."""
 
@@ -236,6 +262,11 @@ class ProviderForm(forms.Form):
             attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off", "wrap": "off"}
         ),
     )
+    # Not required: a form posted without it keeps the stored format.
+    inbound_format = forms.ChoiceField(
+        choices=Provider.InboundFormat.choices, required=False, label="Reply format"
+    )
+    inbound_mapping = InboundMappingField(required=False, label="Reply field mapping")
     callback_auth = forms.BooleanField(
         required=False, label="Require basic auth on the callback URL"
     )
@@ -276,6 +307,8 @@ class ProviderForm(forms.Form):
                     "batch_size",
                     "dlr_format",
                     "dlr_mapping",
+                    "inbound_format",
+                    "inbound_mapping",
                 )
             }
             initial["payload"] = json.dumps(instance.payload, indent=2, ensure_ascii=False)
@@ -362,6 +395,10 @@ class ProviderForm(forms.Form):
         values["headers"] = data.get("headers", [])
         values["dlr_mapping"] = data.get("dlr_mapping", {})
         values["response"] = data.get("response", {})
+        if data.get("inbound_format"):
+            values["inbound_format"] = data["inbound_format"]
+        if data.get("inbound_mapping") is not None:
+            values["inbound_mapping"] = data["inbound_mapping"]
         # Write-only secrets: a blank input keeps what is stored, a ticked box removes it.
         for secret in ("username", "password"):
             values[secret] = CLEAR if data.get(f"clear_{secret}") else data.get(secret) or ""
@@ -415,6 +452,10 @@ class ProviderForm(forms.Form):
 
     def dlr_mapping_values(self) -> dict[str, str]:
         value = self["dlr_mapping"].value()
+        return value if isinstance(value, dict) else {}
+
+    def inbound_mapping_values(self) -> dict[str, str]:
+        value = self["inbound_mapping"].value()
         return value if isinstance(value, dict) else {}
 
     def payload_text(self) -> str:

@@ -31,7 +31,10 @@ DEFAULT_REGION = "IN"
 
 
 def error_meaning(code: str) -> str:
-    """What a message's error code means: CleverTap's 900-920 codes or our send failures."""
+    """What a message's error code means: CleverTap's 900-920 codes, our send failures, or
+    an opt-out that came before the send."""
+    if code == "opted_out":
+        return "The number opted out before this message was sent"
     return failure_meaning(code) or ERROR_TITLES.get(code, "")
 
 

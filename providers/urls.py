@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from providers import views
+from providers.inbound import pages as inbound_pages
 
 SMS = "settings/engage/channels/sms/"
 
@@ -24,4 +25,5 @@ urlpatterns = [
     path(f"{SMS}providers/<int:pk>/messages/", views.provider_messages, name="provider_messages"),
     path(f"{SMS}messages/<uuid:pk>/", views.message_detail, name="message_detail"),
     path(f"{SMS}messages/<uuid:pk>/status/", views.message_status, name="message_status"),
+    path(f"{SMS}inbox/", inbound_pages.inbox, name="inbox"),
 ]

@@ -1,4 +1,4 @@
-"""Response headers every page carries, and the DLR callback's error answer."""
+"""Response headers every page carries, and the error answer of the URLs providers call."""
 
 from __future__ import annotations
 
@@ -26,8 +26,13 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+# The URLs providers call, each with a secret token in its path, and what the log calls them.
+CALLBACK_URLS = {"dlr_callback": "DLR callback", "inbound_callback": "Inbound URL"}
+
+
 class CallbackErrorMiddleware:
-    """Answers an unexpected error in the DLR callback without its URL reaching a log.
+    """Answers an unexpected error in the DLR callback (or the inbound URL) without its
+    URL reaching a log.
 
     The callback's path holds the provider's secret token; Django would log it and mail
     it to ADMINS with the traceback. Here the error is logged with the traceback but
@@ -42,9 +47,9 @@ class CallbackErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         match = request.resolver_match
-        if match is None or match.url_name != "dlr_callback":
+        if match is None or match.url_name not in CALLBACK_URLS:
             return None
-        logger.error("DLR callback failed", exc_info=exception)
+        logger.error("%s failed", CALLBACK_URLS[match.url_name], exc_info=exception)
         response = JsonResponse(
             {"status": "fail", "processed": 0, "error": "internal error, retry later"},
             status=500,

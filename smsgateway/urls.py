@@ -1,4 +1,4 @@
-"""Root URLs: dashboard, API, DLR callback, sandbox provider, admin."""
+"""Root URLs: dashboard, API, DLR callback, inbound URL, sandbox provider, admin."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from providers.dlr.views import dlr_callback
+from providers.inbound.views import inbound_callback
 from providers.ops import health, metrics, sandbox
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("dlr/<str:token>/", dlr_callback, name="dlr_callback"),
+    path("mo/<str:token>/", inbound_callback, name="inbound_callback"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -91,6 +91,11 @@ class ProviderSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Delivery-report URL to give the provider. It contains a secret token.",
     )
+    inbound_url = serializers.CharField(
+        read_only=True,
+        help_text="URL to give the provider for replies (MO), in `inbound_format`. It "
+        "contains a secret token of its own and takes the callback's basic auth.",
+    )
     batch_size = serializers.IntegerField(
         required=False, help_text="Records per request in batch mode, 1 to 1,000."
     )
@@ -107,6 +112,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             *PROVIDER_CONFIG_FIELDS,
             "callback_auth",
             "callback_url",
+            "inbound_url",
             "custom_placeholders",
             "last_test_at",
             "last_test_ok",
@@ -130,6 +136,11 @@ class ProviderSerializer(serializers.ModelSerializer):
                 "help_text": "How to read the provider's answer: success, message_id, "
                 "error_code, error_description ({path} or {regex}), permanent_codes, "
                 "transient_codes, batch_results. Empty: any 2xx is accepted.",
+                "validators": [validate_json_text],
+            },
+            "inbound_mapping": {
+                "help_text": 'For inbound_format "custom": the field names {"from", "text", '
+                '"to", "time"} (from and text required).',
                 "validators": [validate_json_text],
             },
         }

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from providers.api.inbound import OptOutViewSet, ReplyViewSet
 from providers.api.views import MessageViewSet, ProviderViewSet
 
 router = SimpleRouter()
 router.register("providers", ProviderViewSet, basename="provider")
 router.register("messages", MessageViewSet, basename="message")
+router.register("inbound", ReplyViewSet, basename="reply")
+router.register("opt-outs", OptOutViewSet, basename="opt-out")
 
 urlpatterns = router.urls

@@ -22,6 +22,8 @@ HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Set by the transport itself; a template must not override them.
 RESERVED_HEADERS = {"content-length", "host", "transfer-encoding", "connection"}
 DLR_STATUSES = {"delivered", "failed", "submitted", ""}
+# A custom inbound format's field names (from and text required).
+INBOUND_MAPPING_KEYS = ("from", "to", "text", "time")
 # Every writable field of a provider's configuration, in the order a person reads them:
 # what the API writes, an export holds, and provider_config_errors checks.
 PROVIDER_CONFIG_FIELDS = (
@@ -44,6 +46,8 @@ PROVIDER_CONFIG_FIELDS = (
     "response",
     "callback_username",
     "callback_password",
+    "inbound_format",
+    "inbound_mapping",
 )
 
 # The placeholders a payload (with the endpoint) must use: at least one of each
@@ -197,6 +201,19 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 
     for problem in response_rules_errors(data.get("response")):
         add("response", problem)
+    if data.get("inbound_format") == "custom":
+        mapping = data.get("inbound_mapping") or {}
+        if not isinstance(mapping, dict) or not mapping.get("from") or not mapping.get("text"):
+            add(
+                "inbound_mapping",
+                "A custom inbound format needs at least the from and text field names.",
+            )
+    inbound_mapping = data.get("inbound_mapping", {})
+    if not isinstance(inbound_mapping, dict) or not (
+        set(inbound_mapping) <= set(INBOUND_MAPPING_KEYS)
+        and all(isinstance(value, str) for value in inbound_mapping.values())
+    ):
+        add("inbound_mapping", 'The inbound mapping names fields: {"from", "to", "text", "time"}.')
     return errors
 
 

@@ -46,14 +46,13 @@ from providers.dlr.rows import (
 )
 from providers.error_codes import failure_meaning
 from providers.http.response_rules import reads_message_ids
-from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
+from providers.models import DeliveryReport, Message, MessageEvent, Provider
 
 Status = Message.Status
 Outcome = DeliveryReport.Outcome
 UNKNOWN = Outcome.UNKNOWN_MESSAGE
 APPLIED = Outcome.APPLIED
 AWAITING = Outcome.AWAITING
-OPT_OUT_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "END", "QUIT", "CANCEL", "OPTOUT"}
 # Which statuses a report may move a message out of: never out of a final one.
 CHANGES_FROM: dict[str, tuple[str, ...]] = {
     Status.DELIVERED: (Status.QUEUED, Status.SENDING, Status.SUBMITTED),
@@ -110,7 +109,6 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
         return [APPLIED]
     audits: list[AuditRow] = []
     events: list[EventRow] = []
-    opt_outs: dict[str, OptOut] = {}
     unknown: str = AWAITING if by_provider_id else UNKNOWN
     with _writer_turn(), transaction.atomic():
         applied = _applied_at_once(provider, reports, message_ids, now)
@@ -133,22 +131,9 @@ def reports_apply(*, provider: Provider, reports: Sequence[Report]) -> list[str]
             outcome = _decide(message, report, description, now)
             audits.append(_audit(provider, report, raw, message_id, description, outcome))
             events.append(_event(report, raw, message_id, description, outcome))
-            if report.event == "replied" and report.reply_text.strip().upper() in OPT_OUT_WORDS:
-                # The first STOP counts, as it would have in callbacks of their own.
-                opt_outs.setdefault(
-                    message.to,
-                    OptOut(
-                        phone=message.to,
-                        source=f"reply via {provider.nickname}"[:100],
-                        text=report.reply_text[:512],
-                    ),
-                )
         _write_changes(messages, now)
         audits_insert(audits, received_at=now)
         events_insert(events, created_at=now)
-        if opt_outs:
-            # A number that opted out before stays as it was.
-            OptOut.objects.bulk_create(opt_outs.values(), ignore_conflicts=True)
     return [audit.outcome for audit in audits]
 
 

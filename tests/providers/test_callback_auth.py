@@ -137,7 +137,7 @@ def test_the_database_is_never_asked_for_the_token_itself(client, submitted, mon
         compared.append((a, b))
         return real_compare(a, b)
 
-    monkeypatch.setattr("providers.dlr.views.hmac.compare_digest", spy)
+    monkeypatch.setattr("providers.callbacks.hmac.compare_digest", spy)
     token = submitted.provider.callback_token
 
     with CaptureQueriesContext(connection) as queries:

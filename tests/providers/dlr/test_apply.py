@@ -6,7 +6,7 @@ from __future__ import annotations
 import responses
 
 from providers.dlr.apply import Report, report_apply
-from providers.models import DeliveryReport, Message, OptOut
+from providers.models import DeliveryReport, Message
 from tests.factories import FAKE_ENDPOINT, queued, reload, send_due
 
 Status = Message.Status
@@ -81,11 +81,4 @@ def test_a_report_for_another_providers_message_is_unknown(generic_provider, bat
         report=Report(message_ref=str(message.id), event="delivered", status=Status.DELIVERED),
     )
     assert outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE
-    assert reload(message).status == Status.QUEUED
-
-
-def test_a_stop_reply_puts_the_number_on_the_opt_out_list(generic_provider):
-    message = queued(generic_provider)
-    report(message, "replied", "", reply_text=" stop ")
-    assert OptOut.objects.filter(phone="+919876543210").exists()
     assert reload(message).status == Status.QUEUED
