@@ -395,7 +395,7 @@ class ProviderAdmin(admin.ModelAdmin):
         names = list(obj.headers or {})
         return ", ".join(f"{name}: {MASK}" for name in names) if names else "None"
 
-    @admin.action(description="Rotate callback token", permissions=["change"])
+    @admin.action(description="Rotate the callback and inbound URLs", permissions=["change"])
     def rotate_callback_token(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         count = 0
         for provider in queryset:
@@ -403,8 +403,9 @@ class ProviderAdmin(admin.ModelAdmin):
             count += 1
         self.message_user(
             request,
-            f"Rotated the callback token of {count} provider(s). Give each provider its new "
-            "callback URL: the old one no longer accepts delivery reports.",
+            f"Rotated the callback and inbound tokens of {count} provider(s). Give each "
+            "provider its new callback and inbound URLs: the old ones no longer accept "
+            "delivery reports or replies.",
             messages.SUCCESS,
         )
 

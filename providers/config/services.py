@@ -113,9 +113,11 @@ def _resolved(
 
 
 def provider_rotate_token(*, provider: Provider) -> str:
-    """Give the provider a new callback token; the old callback URL stops working."""
+    """Give the provider new secret tokens for its callback and inbound URLs (one leaked
+    URL is as good as the other to whoever has it); the old URLs stop working."""
     provider.callback_token = new_callback_token()
-    provider.save(update_fields=["callback_token", "updated_at"])
+    provider.inbound_token = new_callback_token()
+    provider.save(update_fields=["callback_token", "inbound_token", "updated_at"])
     return provider.callback_token
 
 

@@ -225,8 +225,10 @@ def test_a_provider_added_in_the_admin_stores_its_secrets(admin_client, sinch_pr
     assert (added.username, added.password, added.headers) == ("u1", "p1", {"X-Key": "k1"})
 
 
-def test_rotating_the_callback_token_changes_the_callback_url(admin_client, generic_provider):
-    old_url = generic_provider.callback_url
+def test_rotating_the_callback_token_changes_the_callback_and_inbound_urls(
+    admin_client, generic_provider
+):
+    old_url, old_inbound = generic_provider.callback_url, generic_provider.inbound_url
     response = admin_client.post(
         admin_url(Provider, "changelist"),
         {
@@ -238,7 +240,8 @@ def test_rotating_the_callback_token_changes_the_callback_url(admin_client, gene
 
     generic_provider.refresh_from_db()
     assert generic_provider.callback_url != old_url
-    assert "Rotated the callback token of 1 provider" in response.content.decode()
+    assert generic_provider.inbound_url != old_inbound
+    assert "Rotated the callback and inbound tokens of 1 provider" in response.content.decode()
 
 
 # --- messages: read-only, searchable, retried by action

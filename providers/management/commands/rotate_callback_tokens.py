@@ -1,4 +1,5 @@
-"""`manage.py rotate_callback_tokens`: new secret DLR callback URLs for providers."""
+"""`manage.py rotate_callback_tokens`: new secret DLR callback and inbound URLs for
+providers."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         # The URL holds the secret: it goes to the operator's terminal only, never a log.
         for provider in providers:
             self.stdout.write(f"{provider.nickname} (id {provider.pk}): {provider.callback_url}")
+            self.stdout.write(f"  inbound: {provider.inbound_url}")
         self.stdout.write(
-            f"Rotated {len(providers)} callback token(s); the old URLs now answer 404."
+            f"Rotated {len(providers)} provider(s)' callback and inbound tokens;"
+            " the old URLs now answer 404."
         )
