@@ -175,6 +175,8 @@ class ErrorKind:
     BLOCKED = "address_blocked"
     REDIRECT = "redirected"
     INVALID = "invalid_request"
+    # An OAuth 2.0 provider's access token could not be had (providers.http.oauth).
+    TOKEN = "token_unavailable"
 
 
 ERROR_TITLES = {
@@ -189,6 +191,7 @@ ERROR_TITLES = {
     ErrorKind.BLOCKED: "Endpoint address not allowed",
     ErrorKind.REDIRECT: "Endpoint redirected",
     ErrorKind.INVALID: "Request could not be built",
+    ErrorKind.TOKEN: "No OAuth access token",
 }
 
 TRANSIENT_KINDS = {
