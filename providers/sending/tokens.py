@@ -42,6 +42,8 @@ class _State:
     fetching: bool = False
     # A token the provider refused, to drop from the database before fetching.
     refused: str = ""
+    # The configuration changed during the fetch: what it brings back is not used.
+    stale: bool = False
 
 
 class TokenKeeper:
@@ -92,7 +94,11 @@ class TokenKeeper:
     def forget(self, provider_id: int) -> None:
         """The provider's configuration changed: its token is read again."""
         state = self._states.get(provider_id)
-        if state is not None and not state.fetching:
+        if state is None:
+            return
+        if state.fetching:
+            state.stale = True
+        else:
             del self._states[provider_id]
 
     def _start_fetch(self, provider: Provider, state: _State) -> None:
@@ -126,5 +132,9 @@ class TokenKeeper:
                 state.held_until = float("-inf")
         finally:
             connection.close()
+            if state.stale:
+                with self._lock:
+                    state.token, state.stale = "", False
+                    state.refresh_at = state.expires_at = state.held_until = float("-inf")
             state.fetching = False
             self._wake(provider.id)
