@@ -42,8 +42,9 @@ from django.utils import timezone
 
 from providers.http.bulk_transport import shared_sender
 from providers.http.transport import ErrorKind, SendResult
-from providers.models import Lane, Provider
+from providers.models import Lane, Message, MessageEvent, Provider
 from providers.sending import claims, lanes, rendering, tokens
+from providers.sending.bulk import events_insert
 from providers.sending.claims import Claimed
 from providers.sending.record import Outcome, messages_record, transport_mask
 
@@ -454,11 +455,32 @@ class Dispatcher:
         logger.info("%s refused its access token (HTTP 401): fetching a new one", provider.nickname)
         self._token_retried |= ids or {message.id for message in flight.messages}
         self._tokens.rejected(provider.id, flight.request.access_token)
+        self._token_refused_record(flight, result)
         self._waiting.setdefault(provider.id, deque()).appendleft((flight.lane_id, flight.messages))
         self._busy[provider.id] += 1
         self._lane_flights[flight.lane_id] += 1
         self._start_waiting(provider)
         return True
+
+    def _token_refused_record(self, flight: _Flight, result: SendResult) -> None:
+        """The refused request in its messages' history (no attempt counted: it goes again
+        at once). One insert here, in the loop, once per token the provider refuses."""
+        request = flight.request
+        shown = {
+            "request": request.masked(),
+            "response": transport_mask(result.response, request.secrets),
+        }
+        description = "Access token refused (HTTP 401): sending again with a new token"
+        # As for any batch, the request and the answer are kept on the first message's.
+        rows: list[tuple[Any, ...]] = [
+            (message.id, Message.Status.SENDING, ErrorKind.AUTH, description, 401, None, {})
+            for message in flight.messages
+        ]
+        rows[0] = (*rows[0][:-1], shown)
+        try:
+            events_insert(rows=rows, shared={"source": MessageEvent.Source.SEND})
+        except DatabaseError:
+            self._database_failed("recording a refused access token")
 
     def _done(self, provider_id: int, lane_id: int) -> None:
         self._busy[provider_id] -= 1

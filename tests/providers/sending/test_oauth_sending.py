@@ -116,6 +116,11 @@ def test_a_401_to_the_token_renews_it_once_and_the_messages_go_at_once():
     # Each went once more with the new token, not counted as a failed attempt.
     assert {m.attempts for m in Message.objects.filter(id__in=[m.id for m in later])} == {1}
     assert sent_token(fake.sends[-1]) == fake.issued[1]
+    history = list(later[0].events.order_by("id").values_list("status", "description"))
+    assert history[-2:] == [
+        ("sending", "Access token refused (HTTP 401): sending again with a new token"),
+        ("submitted", "Accepted by the provider (HTTP 200)"),
+    ]
 
 
 def test_a_second_401_with_a_new_token_fails_as_authentication_rejected():
