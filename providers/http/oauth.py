@@ -32,6 +32,7 @@ from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from providers.http import transport
 from providers.http.transport import SendResult
 from providers.models import AccessToken, Provider
+from providers.ops.crypto import DecryptionError
 from providers.sending.rendering import RenderedRequest, mask_secrets
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,12 @@ def access_token_get(*, provider: Provider) -> Token:
     AccessToken.objects.bulk_create([AccessToken(provider_id=provider.id)], ignore_conflicts=True)
     deadline = time.monotonic() + lease_length().total_seconds() + 1
     while True:
-        row = AccessToken.objects.get(provider_id=provider.id)
+        try:
+            row = AccessToken.objects.get(provider_id=provider.id)
+        except DecryptionError:
+            # Stored under a key that is no longer configured: a new token will do.
+            AccessToken.objects.filter(provider_id=provider.id).update(token="", expires_at=None)
+            continue
         now = timezone.now()
         token = _fresh(row, now)
         if token is not None:

@@ -169,3 +169,24 @@ def test_a_dropped_token_is_fetched_again_but_a_newer_one_is_kept():
         oauth.access_token_drop(provider_id=provider.id, token=first)
         assert oauth.access_token_get(provider=provider).value == second
     assert len(fake.token_requests) == 2
+
+
+def test_key_rotation_keeps_the_stored_token_and_a_lost_key_only_costs_a_new_one(settings):
+    from cryptography.fernet import Fernet
+
+    from providers.ops.keys import provider_secrets_rotate
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.SMSGATEWAY_ENCRYPTION_KEYS = [old]
+    with FakeOAuth() as fake:
+        provider = oauth_provider(fake.url)
+        first = oauth.access_token_get(provider=provider).value
+        settings.SMSGATEWAY_ENCRYPTION_KEYS = [new, old]
+        assert provider_secrets_rotate().failures == {}
+        settings.SMSGATEWAY_ENCRYPTION_KEYS = [new]
+        provider = Provider.objects.get(id=provider.id)
+        assert oauth.access_token_get(provider=provider).value == first
+
+        settings.SMSGATEWAY_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+        provider.save()  # the operator stored the secret again under the newest key
+        assert oauth.access_token_get(provider=provider).value == fake.issued[1]
