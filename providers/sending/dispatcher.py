@@ -313,7 +313,7 @@ class Dispatcher:
             return everywhere or self._resting.get(lane.id, 0.0) <= moment
 
         for provider in list(self._providers.values()):
-            self._start_waiting(provider)
+            self._start_waiting(provider, wait=everywhere)
             room = start = self._room(provider)
             if room < self._step(provider):
                 continue
@@ -395,12 +395,13 @@ class Dispatcher:
             self._lane_flights[lane_id] += 1
         self._start_waiting(provider)
 
-    def _start_waiting(self, provider: Provider) -> None:
-        """Start the provider's waiting requests, as many as may be in flight."""
+    def _start_waiting(self, provider: Provider, *, wait: bool = False) -> None:
+        """Start the provider's waiting requests, as many as may be in flight (with
+        `wait`, once its access token is fetched, if it is being fetched)."""
         waiting = self._waiting.get(provider.id)
         if not waiting:
             return
-        access_token = self._request_token(provider)
+        access_token = self._request_token(provider, wait=wait)
         if access_token is None:
             return
         room = requests_in_flight(provider) - (self._busy[provider.id] - len(waiting))
@@ -425,13 +426,13 @@ class Dispatcher:
         for outcome in failed:
             self._keep(outcome)
 
-    def _request_token(self, provider: Provider) -> str | None:
+    def _request_token(self, provider: Provider, *, wait: bool = False) -> str | None:
         """The access token the provider's requests carry ("" without OAuth), or None
         when there is none now: it is being fetched, or the token endpoint failed, and
         then the claimed messages go back to the queue as they were (no attempt counted)."""
         if not tokens.uses_token(provider):
             return ""
-        token = self._tokens.usable(provider)
+        token = self._tokens.usable(provider, wait=wait)
         if token is None and self._tokens.held(provider.id):
             for lane_id, messages in self._waiting.pop(provider.id, ()):
                 self._done(provider.id, lane_id)
