@@ -92,6 +92,13 @@ class ProviderAdminForm(forms.ModelForm):
     clear_username = forms.BooleanField(label="Remove the stored username", required=False)
     new_password = _secret_input("Password", password=True)
     clear_password = forms.BooleanField(label="Remove the stored password", required=False)
+    oauth_token_url = forms.URLField(
+        label="OAuth token URL", max_length=2000, required=False, assume_scheme="https"
+    )
+    new_oauth_client_secret = _secret_input("OAuth client secret", password=True)
+    clear_oauth_client_secret = forms.BooleanField(
+        label="Remove the stored client secret", required=False
+    )
     new_callback_username = _secret_input("Callback username")
     new_callback_password = _secret_input("Callback password", password=True)
     clear_callback_auth = forms.BooleanField(
@@ -128,6 +135,11 @@ class ProviderAdminForm(forms.ModelForm):
                 if value
                 else f"No {name} stored."
             )
+        self.fields["new_oauth_client_secret"].help_text = (
+            "A client secret is stored (hidden). Leave blank to keep it. "
+            if stored.oauth_client_secret
+            else ""
+        ) + "Sent with the client ID as HTTP Basic auth to the token URL."
         self.fields["new_callback_username"].help_text = (
             "Delivery reports must carry this basic auth (stored, hidden): leave both blank "
             "to keep it."
@@ -147,6 +159,9 @@ class ProviderAdminForm(forms.ModelForm):
             edits.append(HeaderEdit(name.strip(), value.strip()))
         return edits
 
+    def clean_oauth_extra(self) -> Any:
+        return self.cleaned_data.get("oauth_extra") or {}
+
     def clean_dlr_mapping(self) -> Any:
         # An emptied box means "no mapping", not JSON null (the column is not nullable).
         return self.cleaned_data.get("dlr_mapping") or {}
@@ -165,7 +180,7 @@ class ProviderAdminForm(forms.ModelForm):
         cleaned = super().clean() or {}
         edit = {name: cleaned[name] for name in self._meta.fields or () if name in cleaned}
         edit["headers"] = cleaned.get("header_lines", [])
-        for name in ("username", "password"):
+        for name in ("username", "password", "oauth_client_secret"):
             edit[name] = CLEAR if cleaned.get(f"clear_{name}") else cleaned.get(f"new_{name}", "")
         for name in ("callback_username", "callback_password"):
             edit[name] = (
@@ -176,6 +191,7 @@ class ProviderAdminForm(forms.ModelForm):
         form_names = {
             "username": "new_username",
             "password": "new_password",
+            "oauth_client_secret": "new_oauth_client_secret",
             "headers": "header_lines",
             "callback_username": "new_callback_username",
             "callback_password": "new_callback_password",
@@ -270,6 +286,9 @@ class ProviderAdmin(admin.ModelAdmin):
         "password_stored",
         "header_names",
         "callback_auth",
+        "oauth_client_secret_stored",
+        "dispatch_error",
+        "dispatch_error_at",
     )
     fieldsets = [
         (None, {"fields": ["nickname", "kind", "callback_url"]}),
@@ -286,6 +305,21 @@ class ProviderAdmin(admin.ModelAdmin):
                     "new_password",
                     "clear_password",
                     "header_lines",
+                ]
+            },
+        ),
+        (
+            "OAuth 2.0 client credentials (authentication “OAuth 2.0”)",
+            {
+                "fields": [
+                    "oauth_token_url",
+                    "oauth_client_id",
+                    "new_oauth_client_secret",
+                    "clear_oauth_client_secret",
+                    "oauth_scope",
+                    "oauth_extra",
+                    "dispatch_error",
+                    "dispatch_error_at",
                 ]
             },
         ),
@@ -325,6 +359,9 @@ class ProviderAdmin(admin.ModelAdmin):
             "inbound_url",
             "clear_username",
             "clear_password",
+            "clear_oauth_client_secret",
+            "dispatch_error",
+            "dispatch_error_at",
             "clear_callback_auth",
             "last_test_at",
             "last_test_ok",
@@ -340,6 +377,8 @@ class ProviderAdmin(admin.ModelAdmin):
         "header_lines": "header_names",
         "clear_username": None,
         "clear_password": None,
+        "new_oauth_client_secret": "oauth_client_secret_stored",
+        "clear_oauth_client_secret": None,
         "new_callback_username": "callback_auth",
         "new_callback_password": None,
         "clear_callback_auth": None,
@@ -385,6 +424,10 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.display(description="Password")
     def password_stored(self, obj: Provider) -> str:
         return "Stored (hidden)" if obj.password else "Not set"
+
+    @admin.display(description="OAuth client secret")
+    def oauth_client_secret_stored(self, obj: Provider) -> str:
+        return "Stored (hidden)" if obj.oauth_client_secret else "Not set"
 
     @admin.display(description="Callback basic auth")
     def callback_auth(self, obj: Provider) -> str:

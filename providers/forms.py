@@ -230,6 +230,45 @@ class ProviderForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
     )
     clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+    oauth_token_url = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="Token URL",
+        widget=forms.URLInput(
+            attrs={"placeholder": "https://auth.example.com/oauth2/token", "spellcheck": "false"}
+        ),
+    )
+    oauth_client_id = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Client ID",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    oauth_client_secret = forms.CharField(
+        required=False,
+        strip=False,
+        label="Client secret",
+        help_text="Sent with the client ID as HTTP Basic auth to the token URL (the client "
+        "authentication RFC 6749 recommends and token endpoints accept).",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    clear_oauth_client_secret = forms.BooleanField(
+        required=False, label="Remove the stored client secret"
+    )
+    oauth_scope = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Scope",
+        help_text="Optional; several are separated by spaces.",
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+    )
+    oauth_extra = forms.CharField(
+        required=False,
+        label="Extra token request values",
+        help_text="Optional JSON key-value pairs sent with the token request, e.g. "
+        '{"audience": "sms-api"}.',
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
+    )
     headers = HeadersField(required=False)
     payload = forms.CharField(
         required=False,
@@ -300,6 +339,9 @@ class ProviderForm(forms.Form):
                     "endpoint",
                     "content_type",
                     "auth_type",
+                    "oauth_token_url",
+                    "oauth_client_id",
+                    "oauth_scope",
                     "headers",
                     "number_format",
                     "batch_enabled",
@@ -313,6 +355,9 @@ class ProviderForm(forms.Form):
             }
             initial["payload"] = json.dumps(instance.payload, indent=2, ensure_ascii=False)
             initial["response"] = _json_text(instance.response)
+            initial["oauth_extra"] = (
+                json.dumps(instance.oauth_extra, ensure_ascii=False) if instance.oauth_extra else ""
+            )
             initial["callback_auth"] = instance.callback_requires_auth
             initial["shorten_urls"] = isinstance(instance.payload, dict) and (
                 instance.payload.get(SINCH_SHORTEN_KEY) == "1"
@@ -329,7 +374,7 @@ class ProviderForm(forms.Form):
                 self.fields["username"].widget.attrs["placeholder"] = "Stored: leave blank to keep"
             if instance.password:
                 self.fields["password"].widget.attrs["placeholder"] = "Stored: leave blank to keep"
-            for name in ("callback_username", "callback_password"):
+            for name in ("oauth_client_secret", "callback_username", "callback_password"):
                 if getattr(instance, name):
                     self.fields[name].widget.attrs["placeholder"] = "Stored: leave blank to keep"
 
@@ -352,6 +397,13 @@ class ProviderForm(forms.Form):
     def clean_response(self) -> Any:
         text = self.cleaned_data["response"].strip()
         return parse_json(text, what="The response rules") if text else {}
+
+    def clean_oauth_token_url(self) -> str:
+        return self.cleaned_data["oauth_token_url"].strip()
+
+    def clean_oauth_extra(self) -> Any:
+        text = self.cleaned_data["oauth_extra"].strip()
+        return parse_json(text, what="The extra token request values") if text else {}
 
     def clean_headers(self) -> list[HeaderEdit]:
         # A row's key is the stored header it started from: a renamed row keeps its value.
@@ -387,8 +439,12 @@ class ProviderForm(forms.Form):
                 "number_format",
                 "batch_key",
                 "dlr_format",
+                "oauth_token_url",
+                "oauth_client_id",
+                "oauth_scope",
             )
         }
+        values["oauth_extra"] = data.get("oauth_extra") or {}
         values["batch_enabled"] = bool(data.get("batch_enabled"))
         if data.get("batch_size") is not None:
             values["batch_size"] = data["batch_size"]
@@ -400,7 +456,7 @@ class ProviderForm(forms.Form):
         if data.get("inbound_mapping") is not None:
             values["inbound_mapping"] = data["inbound_mapping"]
         # Write-only secrets: a blank input keeps what is stored, a ticked box removes it.
-        for secret in ("username", "password"):
+        for secret in ("username", "password", "oauth_client_secret"):
             values[secret] = CLEAR if data.get(f"clear_{secret}") else data.get(secret) or ""
         for secret in ("callback_username", "callback_password"):
             # Unticked, the callback takes reports without auth.
@@ -468,6 +524,7 @@ class ProviderForm(forms.Form):
         return {
             "content_type": self["request_type"].value() != "GET",
             "credentials": auth == "basic" or bool({"Username", "Password"} & payload_names),
+            "oauth": auth == "oauth2",
             "batch": bool(self["batch_enabled"].value())
             or any(self.has_error(f) for f in ("batch_key", "batch_size")),
             "dlr_mapping": self["dlr_format"].value() == "custom" or self.has_error("dlr_mapping"),
@@ -480,7 +537,13 @@ class ProviderForm(forms.Form):
         stored = self.instance
         return {
             name: bool(stored and getattr(stored, name))
-            for name in ("username", "password", "callback_username", "callback_password")
+            for name in (
+                "username",
+                "password",
+                "oauth_client_secret",
+                "callback_username",
+                "callback_password",
+            )
         }
 
 
@@ -496,6 +559,7 @@ _PLACEHOLDER_HELP = {
     "International": "true for a number outside India (Sinch India's intflag)",
     "Username": "the username below",
     "Password": "the password below",
+    "AccessToken": "the OAuth 2.0 access token (instead of an Authorization header)",
 }
 
 

@@ -66,6 +66,9 @@ SMSGATEWAY_SEND_CONCURRENCY = env.int("SMSGATEWAY_SEND_CONCURRENCY", default=512
 # How often a worker's dispatcher looks for due messages when nothing woke it (queued
 # messages wake it at once: NOTIFY on PostgreSQL, a check of the file on SQLite).
 SMSGATEWAY_DISPATCH_POLL_SECONDS = env.float("SMSGATEWAY_DISPATCH_POLL_SECONDS", default=1.0)
+# An OAuth 2.0 provider whose token endpoint fails (refuses the credentials, is down)
+# holds its messages, queued, and each worker asks it again after this many seconds.
+SMSGATEWAY_OAUTH_RETRY_SECONDS = env.float("SMSGATEWAY_OAUTH_RETRY_SECONDS", default=120.0)
 # How long a web process trusts what it looked up for the DLR callback and the API (a
 # provider, an API token) before asking the database again (changes saved through
 # another process show after this).

@@ -65,12 +65,29 @@ def _write_only_secret(what: str) -> serializers.CharField:
     )
 
 
+OAUTH_HELP: dict[str, dict[str, Any]] = {
+    "oauth_token_url": {
+        "help_text": 'For auth_type "oauth2": the token endpoint (client credentials grant).'
+    },
+    "oauth_client_id": {
+        "help_text": "Sent with the client secret as HTTP Basic auth to the token URL "
+        "(RFC 6749's recommended client authentication)."
+    },
+    "oauth_scope": {"help_text": "Optional: the scope asked for, space-separated."},
+    "oauth_extra": {
+        "help_text": "Optional key-value pairs added to the token request (audience, …).",
+        "validators": [validate_json_text],
+    },
+}
+
+
 class ProviderSerializer(serializers.ModelSerializer):
     username = _masked_secret(
         f'Read back as "{MASK}" when set. On update, omitted, blank or "{MASK}" keeps the '
         "stored username and null clears it."
     )
     password = _write_only_secret("password")
+    oauth_client_secret = _write_only_secret("client secret")
     headers = MaskedHeadersField(
         child=serializers.CharField(allow_blank=True, max_length=4000),
         required=False,
@@ -114,18 +131,32 @@ class ProviderSerializer(serializers.ModelSerializer):
             "callback_url",
             "inbound_url",
             "custom_placeholders",
+            "dispatch_error",
+            "dispatch_error_at",
             "last_test_at",
             "last_test_ok",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["last_test_at", "last_test_ok", "created_at", "updated_at"]
+        read_only_fields = [
+            "last_test_at",
+            "last_test_ok",
+            "dispatch_error",
+            "dispatch_error_at",
+            "created_at",
+            "updated_at",
+        ]
         extra_kwargs = {
             # Uniqueness, without regard to case, is the write service's.
             "nickname": {"validators": []},
             "payload": {
                 "help_text": "JSON template with $$To, $$Body, $$MessageID … placeholders.",
                 "validators": [validate_json_text],
+            },
+            **OAUTH_HELP,
+            "dispatch_error": {
+                "help_text": "Why the workers hold this provider's messages (an OAuth 2.0 "
+                "token that cannot be had); blank when they send."
             },
             "dlr_mapping": {
                 "help_text": 'For dlr_format "custom": {"id" (our message id), "provider_id" '

@@ -1,6 +1,7 @@
 """Write-only secrets: how an edit keeps, replaces or clears what is stored.
 
-A provider's username, password, header values and callback credentials are never
+A provider's username, password, OAuth client secret, header values and callback
+credentials are never
 shown back, so an edit cannot simply send "the value" the way it sends a nickname.
 Every path that saves a provider (the dashboard form, the API, the admin and the
 configuration import) hands its input to `secrets_resolve`, which applies one rule:
@@ -34,13 +35,20 @@ from providers.sending.rendering import MASK
 # The value an edit gives a secret to remove it (JSON null on the API and the import).
 CLEAR = None
 
-SECRET_FIELDS = ("username", "password", "callback_username", "callback_password")
+SECRET_FIELDS = (
+    "username",
+    "password",
+    "oauth_client_secret",
+    "callback_username",
+    "callback_password",
+)
 # Every column stored encrypted (providers.ops.crypto): the secrets and the headers.
 ENCRYPTED_FIELDS = (*SECRET_FIELDS, "headers")
 
 _LABELS = {
     "username": "username",
     "password": "password",
+    "oauth_client_secret": "client secret",
     "callback_username": "callback username",
     "callback_password": "callback password",
 }

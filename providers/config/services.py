@@ -21,7 +21,18 @@ from providers.config.validation import (
     nickname_taken,
     provider_config_errors,
 )
+from providers.http.oauth import access_token_forget
 from providers.models import Message, Provider, new_callback_token
+
+# What an OAuth 2.0 token is fetched with: a change drops the stored token.
+TOKEN_FIELDS = (
+    "auth_type",
+    "oauth_token_url",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_scope",
+    "oauth_extra",
+)
 
 
 class ProviderInvalid(ValueError):
@@ -64,6 +75,9 @@ def _save(provider: Provider, data: Mapping[str, Any], *, stored: Provider | Non
     values, errors = _resolved(data, stored)
     if errors:
         raise ProviderInvalid(errors)
+    token_changed = stored is not None and any(
+        values[name] != getattr(stored, name) for name in TOKEN_FIELDS
+    )
     for name, value in values.items():
         setattr(provider, name, value)
     try:
@@ -74,7 +88,19 @@ def _save(provider: Provider, data: Mapping[str, Any], *, stored: Provider | Non
         if taken := nickname_taken(values["nickname"], provider=stored):
             raise ProviderInvalid({"nickname": [taken]}) from exc
         raise
+    if token_changed:
+        _provider_token_forget(provider)
     return provider
+
+
+def _provider_token_forget(provider: Provider) -> None:
+    """New credentials or token URL: the stored token (and the error the old ones got)
+    no longer applies; the next send fetches a token with the new ones."""
+    access_token_forget(provider_id=provider.id)
+    Provider.objects.filter(id=provider.id).exclude(dispatch_error="").update(
+        dispatch_error="", dispatch_error_at=None
+    )
+    provider.dispatch_error, provider.dispatch_error_at = "", None
 
 
 def _resolved(

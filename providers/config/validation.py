@@ -35,6 +35,11 @@ PROVIDER_CONFIG_FIELDS = (
     "auth_type",
     "username",
     "password",
+    "oauth_token_url",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_scope",
+    "oauth_extra",
     "headers",
     "payload",
     "number_format",
@@ -155,6 +160,10 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
         if "Password" in uses_credentials and not data.get("password"):
             add("password", "The payload uses $$Password: enter the password.")
 
+    for name, texts in oauth_config_errors(data).items():
+        for text in texts:
+            add(name, text)
+
     headers = data.get("headers") or {}
     if not isinstance(headers, dict):
         add("headers", "Headers must be name/value pairs.")
@@ -214,6 +223,40 @@ def provider_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
         and all(isinstance(value, str) for value in inbound_mapping.values())
     ):
         add("inbound_mapping", 'The inbound mapping names fields: {"from", "to", "text", "time"}.')
+    return errors
+
+
+# oauthlib writes these into the token request itself.
+OAUTH_RESERVED_KEYS = {"grant_type", "client_id", "client_secret", "scope"}
+
+
+def oauth_config_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    """The rules of OAuth 2.0 client credentials (auth_type oauth2), and of $$AccessToken."""
+    errors: dict[str, list[str]] = {}
+    names = find_placeholders(data.get("payload") or {}, data.get("endpoint") or "")
+    names += find_placeholders(data.get("headers") or {})
+    if data.get("auth_type") != "oauth2":
+        if "AccessToken" in names:
+            errors["payload"] = ["$$AccessToken needs OAuth 2.0 authentication."]
+        return errors
+    token_url = str(data.get("oauth_token_url") or "").strip()
+    if not token_url:
+        errors["oauth_token_url"] = ["OAuth 2.0 needs the token URL."]
+    elif problem := check_endpoint(token_url):
+        errors["oauth_token_url"] = [problem.replace("The endpoint", "The token URL")]
+    if not data.get("oauth_client_id"):
+        errors["oauth_client_id"] = ["OAuth 2.0 needs the client id."]
+    if not data.get("oauth_client_secret"):
+        errors["oauth_client_secret"] = ["OAuth 2.0 needs the client secret."]
+    extra = data.get("oauth_extra") or {}
+    if not isinstance(extra, dict) or any(
+        isinstance(value, dict | list) for value in extra.values()
+    ):
+        errors["oauth_extra"] = ["Extra token request values must be flat key-value pairs."]
+    elif reserved := sorted(OAUTH_RESERVED_KEYS & set(map(str, extra))):
+        errors["oauth_extra"] = [
+            f"{', '.join(reserved)} cannot be set here: the client credentials fields send them."
+        ]
     return errors
 
 

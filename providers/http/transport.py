@@ -178,6 +178,8 @@ class ErrorKind:
     # Read by the provider's response rules (providers.http.response_rules).
     PROVIDER_REJECTED = "provider_rejected"
     UNREADABLE = "answer_unreadable"
+    # An OAuth 2.0 provider's access token could not be had (providers.http.oauth).
+    TOKEN = "token_unavailable"
 
 
 ERROR_TITLES = {
@@ -194,6 +196,7 @@ ERROR_TITLES = {
     ErrorKind.INVALID: "Request could not be built",
     ErrorKind.PROVIDER_REJECTED: "Provider rejected",
     ErrorKind.UNREADABLE: "Answer not understood",
+    ErrorKind.TOKEN: "No OAuth access token",
 }
 
 TRANSIENT_KINDS = {

@@ -13,7 +13,7 @@ from django.db.models.functions import Cast
 
 from providers.config.secrets import ENCRYPTED_FIELDS
 from providers.config.services import provider_rotate_token
-from providers.models import Provider
+from providers.models import AccessToken, Provider
 from providers.ops import crypto
 
 # ---------------------------------------------------------------- encryption keys
@@ -68,6 +68,16 @@ def _provider_secrets_rotate(provider_id: int) -> None:
     }
     if changes:
         Provider.objects.filter(id=provider_id).update(**changes)
+    _access_token_rotate(provider_id)
+
+
+def _access_token_rotate(provider_id: int) -> None:
+    """The provider's stored OAuth token too, so that the old key can go."""
+    token = AccessToken.objects.filter(provider_id=provider_id)
+    raw = token.annotate(raw=Cast("token", output_field=models.TextField()))
+    stored = raw.values_list("raw", flat=True).first()
+    if stored:
+        token.update(token=Value(crypto.rotate(stored), output_field=models.TextField()))
 
 
 # ---------------------------------------------------------------- callback tokens

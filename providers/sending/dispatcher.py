@@ -42,8 +42,9 @@ from django.utils import timezone
 
 from providers.http.bulk_transport import shared_sender
 from providers.http.transport import ErrorKind, SendResult
-from providers.models import Lane, Provider
-from providers.sending import claims, lanes, rendering
+from providers.models import Lane, Message, MessageEvent, Provider
+from providers.sending import claims, lanes, rendering, tokens
+from providers.sending.bulk import events_insert
 from providers.sending.claims import Claimed
 from providers.sending.record import Outcome, answer_outcome, messages_record, transport_mask
 
@@ -130,6 +131,10 @@ class Dispatcher:
         # A claim failed: it may have committed, leaving messages claimed that were never
         # sent. They are put back before the next claim.
         self._release_claims = False
+        # OAuth 2.0 providers' access tokens, fetched in a thread of their own.
+        self._tokens = tokens.TokenKeeper(wake=self.heard)
+        # Messages sent again with a new token after a 401: a second 401 fails them.
+        self._token_retried: set[uuid.UUID] = set()
 
     # ------------------------------------------------------------ driving
 
@@ -166,7 +171,8 @@ class Dispatcher:
                 self._take(timeout=None)
             if not self._record_pending(now=True):
                 raise DatabaseError("the send outcomes could not be recorded")
-            if claimed:
+            self._release_claims_if_needed()
+            if claimed or any(self._waiting.values()):
                 continue
             if not self._paced:
                 return total
@@ -272,6 +278,7 @@ class Dispatcher:
         self._refresh_wanted_at = self._refreshed_at + REFRESH_EVERY if creating else float("inf")
 
     def _load_provider(self, provider_id: int, version: datetime) -> None:
+        self._tokens.forget(provider_id)
         try:
             self._providers[provider_id] = Provider.objects.get(id=provider_id)
         except DatabaseError:
@@ -306,13 +313,15 @@ class Dispatcher:
             return everywhere or self._resting.get(lane.id, 0.0) <= moment
 
         for provider in list(self._providers.values()):
-            self._start_waiting(provider)
+            self._start_waiting(provider, wait=everywhere)
             room = start = self._room(provider)
             if room < self._step(provider):
                 continue
             provider_lanes = self._lanes.get(provider.id, [])
             first = [lane for lane in provider_lanes if lane.transactional and due(lane)]
             others = [lane for lane in provider_lanes if not lane.transactional and due(lane)]
+            if (first or others) and not self._token_ready(provider, wait=everywhere):
+                continue
             for lane in first:
                 room -= self._claim(provider, lane, room - (room // 4 if others else 0), now)
             for position, lane in enumerate(others):
@@ -325,6 +334,19 @@ class Dispatcher:
                     room -= self._claim(provider, lane, room, now)
             claimed += start - room
         return claimed
+
+    def _token_ready(self, provider: Provider, *, wait: bool) -> bool:
+        """Whether the provider's messages may be claimed: an OAuth 2.0 provider's only
+        while it has a token. Getting one costs this loop a dict lookup: the token is
+        fetched in a thread of its own (`tokens`), and until then, or while the token
+        endpoint fails, the provider's lanes rest and its messages stay queued. With
+        `wait` (drain), waits for the fetch."""
+        if not tokens.uses_token(provider) or self._tokens.usable(provider, wait=wait):
+            return True
+        until = self._tokens.look_again_at(provider.id)
+        for lane in self._lanes.get(provider.id, []):
+            self._resting[lane.id] = max(self._resting.get(lane.id, 0.0), until)
+        return False
 
     def _claim(self, provider: Provider, lane: Lane, limit: int, now: datetime) -> int:
         """Claim up to `limit` of the lane's due messages and start sending them; returns
@@ -373,10 +395,14 @@ class Dispatcher:
             self._lane_flights[lane_id] += 1
         self._start_waiting(provider)
 
-    def _start_waiting(self, provider: Provider) -> None:
-        """Start the provider's waiting requests, as many as may be in flight."""
+    def _start_waiting(self, provider: Provider, *, wait: bool = False) -> None:
+        """Start the provider's waiting requests, as many as may be in flight (with
+        `wait`, once its access token is fetched, if it is being fetched)."""
         waiting = self._waiting.get(provider.id)
         if not waiting:
+            return
+        access_token = self._request_token(provider, wait=wait)
+        if access_token is None:
             return
         room = requests_in_flight(provider) - (self._busy[provider.id] - len(waiting))
         started: list[_Flight] = []
@@ -385,7 +411,7 @@ class Dispatcher:
             lane_id, messages = waiting.popleft()
             room -= 1
             try:
-                request = rendering.render_request(provider, messages)
+                request = rendering.render_request(provider, messages, access_token=access_token)
             except rendering.RenderError as exc:
                 result = SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc))
                 failed.append(Outcome(messages, result, {}))
@@ -399,6 +425,63 @@ class Dispatcher:
                 future.add_done_callback(self._inbox.put)
         for outcome in failed:
             self._keep(outcome)
+
+    def _request_token(self, provider: Provider, *, wait: bool = False) -> str | None:
+        """The access token the provider's requests carry ("" without OAuth), or None
+        when there is none now: it is being fetched, or the token endpoint failed, and
+        then the claimed messages go back to the queue as they were (no attempt counted)."""
+        if not tokens.uses_token(provider):
+            return ""
+        token = self._tokens.usable(provider, wait=wait)
+        if token is None and self._tokens.held(provider.id):
+            for lane_id, messages in self._waiting.pop(provider.id, ()):
+                self._done(provider.id, lane_id)
+                self._token_retried.difference_update(message.id for message in messages)
+            self._release_claims = True
+        return token
+
+    def _retry_with_new_token(self, flight: _Flight, result: SendResult) -> bool:
+        """A 401 to a request that carried an access token (expired or revoked early):
+        the token is dropped and the request waits for a new one, once; a second 401 is
+        recorded as the usual auth_rejected failure. True if it waits."""
+        ids = None
+        if self._token_retried:
+            ids = {message.id for message in flight.messages}
+            if ids & self._token_retried:
+                self._token_retried -= ids
+                return False
+        provider = self._providers.get(flight.provider_id)
+        if result.http_status != 401 or not flight.request.access_token or provider is None:
+            return False
+        logger.info("%s refused its access token (HTTP 401): fetching a new one", provider.nickname)
+        self._token_retried |= ids or {message.id for message in flight.messages}
+        self._tokens.rejected(provider.id, flight.request.access_token)
+        self._token_refused_record(flight, result)
+        self._waiting.setdefault(provider.id, deque()).appendleft((flight.lane_id, flight.messages))
+        self._busy[provider.id] += 1
+        self._lane_flights[flight.lane_id] += 1
+        self._start_waiting(provider)
+        return True
+
+    def _token_refused_record(self, flight: _Flight, result: SendResult) -> None:
+        """The refused request in its messages' history (no attempt counted: it goes again
+        at once). One insert here, in the loop, once per token the provider refuses."""
+        request = flight.request
+        shown = {
+            "request": request.masked(),
+            "response": transport_mask(result.response, request.secrets),
+        }
+        description = "Access token refused (HTTP 401): sending again with a new token"
+        # As for any batch, the request and the answer are kept on the first message's.
+        rows: list[tuple[Any, ...]] = [
+            (message.id, Message.Status.SENDING, ErrorKind.AUTH, description, 401, None, {})
+            for message in flight.messages
+        ]
+        rows[0] = (*rows[0][:-1], shown)
+        try:
+            events_insert(rows=rows, shared={"source": MessageEvent.Source.SEND})
+        except DatabaseError:
+            self._database_failed("recording a refused access token")
 
     def _done(self, provider_id: int, lane_id: int) -> None:
         self._busy[provider_id] -= 1
@@ -420,6 +503,8 @@ class Dispatcher:
                 name = provider.nickname if provider else flight.provider_id
                 logger.exception("sending to %s failed unexpectedly", name)
                 result = SendResult(ok=False, error_kind=ErrorKind.CONNECTION, error=str(exc))
+            if self._retry_with_new_token(flight, result):
+                continue
             # The provider may echo a credential back; it must not reach our records.
             result.response = transport_mask(result.response, flight.request.secrets)
             result.error = transport_mask(result.error, flight.request.secrets)

@@ -21,6 +21,7 @@ STANDARD_PLACEHOLDERS = (
     "International",
     "Username",
     "Password",
+    "AccessToken",
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
@@ -69,6 +70,8 @@ class RenderedRequest:
     auth: tuple[str, str] | None = None
     # Plaintext secrets that went into the request; masked wherever it is shown or stored.
     secrets: list[str] = field(default_factory=list)
+    # The OAuth 2.0 access token it carries, if any (a 401 to it drops the token).
+    access_token: str = ""
 
     def masked(self) -> dict[str, Any]:
         """A loggable copy of the request with every secret replaced by a mask."""
@@ -128,7 +131,11 @@ _STANDARD_VALUES: dict[str, Callable[[Provider, Renderable], str]] = {
     "International": lambda provider, message: "false" if message.to.startswith("+91") else "true",
     "Username": lambda provider, message: provider.username,
     "Password": lambda provider, message: provider.password,
+    # OAuth 2.0: the token render_request was given (providers.http.oauth).
+    "AccessToken": lambda provider, message: _access_token.get(),
 }
+
+_access_token: ContextVar[str] = ContextVar("access_token", default="")
 
 
 def _alert(message: Renderable) -> str:
@@ -182,8 +189,29 @@ class _Values(Mapping[str, str]):
         return len(list(self))
 
 
-def render_request(provider: Provider, messages: Sequence[Renderable]) -> RenderedRequest:
-    """Build the request for these messages (one, or up to batch_size in batch mode)."""
+def render_request(
+    provider: Provider, messages: Sequence[Renderable], *, access_token: str = ""
+) -> RenderedRequest:
+    """Build the request for these messages (one, or up to batch_size in batch mode).
+
+    For an OAuth 2.0 provider, `access_token` goes where the templates use
+    `$$AccessToken`, or else in an `Authorization: Bearer` header.
+    """
+    if provider.auth_type == "oauth2":
+        reset = _access_token.set(access_token)
+        try:
+            request = _render_request(provider, messages)
+        finally:
+            _access_token.reset(reset)
+        request.secrets.append(access_token)
+        request.access_token = access_token
+        if "AccessToken" not in _templates(provider).all_names:
+            request.headers["Authorization"] = "Bearer " + access_token
+        return request
+    return _render_request(provider, messages)
+
+
+def _render_request(provider: Provider, messages: Sequence[Renderable]) -> RenderedRequest:
     if not messages:
         raise RenderError("no messages to render")
     if len(messages) > 1 and not provider.batch_enabled:
@@ -411,6 +439,8 @@ class _Templates:
     # The placeholders in what every message of a batch request shares (the payload
     # outside the records, the endpoint, the headers): rendered from its first message.
     shared_names: list[str]
+    # Every placeholder the payload, the endpoint and the headers use.
+    all_names: list[str]
 
     @classmethod
     def parse(cls, provider: Provider) -> _Templates:
@@ -426,7 +456,7 @@ class _Templates:
         shared_names = find_placeholders(shared, provider.endpoint, provider.headers)
         try:
             if not provider.batch_enabled:
-                return cls(variable_names, _JsonText.parse(payload), None, url, shared_names)
+                return cls(variable_names, _JsonText.parse(payload), None, url, shared_names, names)
             record = _batch_record(payload, provider.batch_key)
             (record_text,) = _JsonText.parse(record)
             return cls(
@@ -435,9 +465,10 @@ class _Templates:
                 record_text,
                 url,
                 shared_names,
+                names,
             )
         except (RenderError, TypeError, ValueError):
-            return cls(variable_names, None, None, url, shared_names)
+            return cls(variable_names, None, None, url, shared_names, names)
 
 
 _TEMPLATES: dict[tuple[str, str | None, str, str], _Templates] = {}

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from providers import phones
-from providers.http import transport
+from providers.http import oauth, transport
 from providers.http.transport import ErrorKind, SendResult
-from providers.models import Message, Provider
+from providers.models import Message, MessageEvent, Provider
 from providers.sending.claims import Claimed
 from providers.sending.create import message_create
 from providers.sending.record import Outcome, answer_outcome, messages_record, transport_mask
@@ -34,18 +36,60 @@ def message_send_now(*, message: Message, retry: bool = True) -> Outcome:
         campaign_ref=message.campaign_ref,
         attempts=message.attempts,
     )
-    result, masked = _request_and_send(message.provider, [claimed])
-    outcome = answer_outcome(message.provider, [claimed], result, masked)
+    provider = message.provider
+    try:
+        if provider.auth_type == Provider.AuthType.OAUTH2:
+            result, masked = _send_with_token(provider, [claimed])
+        else:
+            result, masked = _request_and_send(provider, [claimed])
+    except oauth.TokenUnavailable as exc:
+        result, masked = SendResult(ok=False, error_kind=ErrorKind.TOKEN, error=str(exc)), {}
+        if retry:
+            _message_hold(claimed, result)
+            return Outcome([claimed], result, masked)
+    outcome = answer_outcome(provider, [claimed], result, masked)
     messages_record(outcomes=[outcome], retry=retry)
     return outcome
 
 
-def _request_and_send(
+def _send_with_token(
     provider: Provider, messages: Sequence[Claimed]
+) -> tuple[SendResult, dict[str, Any]]:
+    """Send with the provider's OAuth 2.0 token; a 401 to it drops it and the request
+    goes once more with a new one. Raises oauth.TokenUnavailable."""
+    token = oauth.access_token_get(provider=provider).value
+    result, masked = _request_and_send(provider, messages, access_token=token)
+    if result.http_status == 401:
+        oauth.access_token_drop(provider_id=provider.id, token=token)
+        token = oauth.access_token_get(provider=provider).value
+        result, masked = _request_and_send(provider, messages, access_token=token)
+    return result, masked
+
+
+def _message_hold(message: Claimed, result: SendResult) -> None:
+    """Back to the queue with no attempt counted, as the dispatcher holds a provider
+    whose token cannot be had; tried again after SMSGATEWAY_OAUTH_RETRY_SECONDS."""
+    now = timezone.now()
+    retry_at = now + timedelta(seconds=settings.SMSGATEWAY_OAUTH_RETRY_SECONDS)
+    held = Message.objects.filter(id=message.id, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED, claim=None, next_attempt_at=retry_at, updated_at=now
+    )
+    if held:
+        MessageEvent.objects.create(
+            message_id=message.id,
+            source=MessageEvent.Source.SYSTEM,
+            status=Message.Status.QUEUED,
+            code=result.error_kind,
+            description=f"Held: {result.error_title}: {result.error}",
+        )
+
+
+def _request_and_send(
+    provider: Provider, messages: Sequence[Claimed], *, access_token: str = ""
 ) -> tuple[SendResult, dict[str, Any]]:
     """Render and send one request (the single-call transport); no database access."""
     try:
-        request = render_request(provider, messages)
+        request = render_request(provider, messages, access_token=access_token)
     except RenderError as exc:
         return SendResult(ok=False, error_kind=ErrorKind.INVALID, error=str(exc)), {}
     result = transport.send(request, session=transport.session_for(provider.id))

@@ -242,6 +242,7 @@
     const names = new Set(Array.from(textarea.value.matchAll(PLACEHOLDER), (m) => m[1]));
     section("content_type").hidden = checked("request_type") === "GET";
     section("credentials").hidden = !(checked("auth_type") === "basic" || names.has("Username") || names.has("Password"));
+    section("oauth").hidden = checked("auth_type") !== "oauth2";
     section("batch").hidden = !form.querySelector("[name=batch_enabled]").checked;
     section("dlr_mapping").hidden = form.querySelector("[name=dlr_format]").value !== "custom";
     section("callback_auth").hidden = !form.querySelector("[name=callback_auth]").checked;

@@ -37,6 +37,7 @@ def provider(db):
         payload={"to": "$$To", "text": "$$Body"},
         username="old-user",
         headers=STORED_HEADERS,
+        oauth_client_secret="old-client-secret",
     )
 
 
@@ -55,10 +56,10 @@ def through_the_api(admin_user, provider: Provider, edit: dict[str, Any]) -> str
 
 
 def _form_secrets(edit: dict[str, Any], *, box: str) -> dict[str, Any]:
-    """Username and password as a form posts them: typed into `box` (a field name
+    """Username, password and client secret as a form posts them: typed into `box` (a field name
     pattern) or, to clear one, its "Remove" box ticked; a form always sends the box."""
     changes: dict[str, Any] = {}
-    for name in ("username", "password"):
+    for name in ("username", "password", "oauth_client_secret"):
         given = edit.get(name, OMIT)
         if given == CLEAR:
             changes[f"clear_{name}"] = "on"
@@ -135,6 +136,22 @@ CASES = {
         {"headers": {"X-Api-Key": "new-key", "X-Other": "other"}},
     ),
     "a header left out is removed": ({"headers": {}}, {"headers": {}}),
+    "a blank client secret keeps": (
+        {"oauth_client_secret": BLANK},
+        {"oauth_client_secret": "old-client-secret"},
+    ),
+    "the mask keeps the client secret": (
+        {"oauth_client_secret": MASK},
+        {"oauth_client_secret": "old-client-secret"},
+    ),
+    "clear removes the client secret": (
+        {"oauth_client_secret": CLEAR},
+        {"oauth_client_secret": ""},
+    ),
+    "text replaces the client secret": (
+        {"oauth_client_secret": "new-client-secret"},
+        {"oauth_client_secret": "new-client-secret"},
+    ),
     "a masked header with nothing stored is refused": (
         {"headers": {"X-Api-Key": MASK, "X-New": MASK}},
         "Enter a value for the X-New header: none is stored to keep.",
@@ -169,3 +186,30 @@ def test_the_dashboard_keeps_a_masked_header_whose_name_was_edited(admin_user, p
     assert response.status_code == 302
     provider.refresh_from_db()
     assert provider.headers == {"X-Key": "old-key"}
+
+
+def test_the_client_secret_with_nothing_stored_is_refused_on_every_path(admin_user, provider):
+    Provider.objects.filter(pk=provider.pk).update(oauth_client_secret="")
+    provider.refresh_from_db()
+    for path in PATHS:
+        refused = path(admin_user, provider, {"oauth_client_secret": MASK})
+        assert "No client secret is stored to keep: enter it." in refused, path.__name__
+
+
+def test_the_client_secret_is_never_shown_or_exported_without_secrets(admin_user, provider):
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    client = Client()
+    client.force_login(admin_user)
+    shown = [
+        api.get(f"/api/v1/providers/{provider.pk}/").content.decode(),
+        client.get(reverse("provider_edit", args=[provider.pk])).content.decode(),
+        client.get(admin_url(Provider, "change", provider.pk)).content.decode(),
+        str(providers_export()),
+    ]
+    for text in shown:
+        assert "old-client-secret" not in text
+    [record] = providers_export()
+    assert "oauth_client_secret" not in record
+    [with_secrets] = providers_export(include_secrets=True)
+    assert with_secrets["oauth_client_secret"] == "old-client-secret"
