@@ -109,7 +109,7 @@ def test_all_providers_get_new_callback_urls(generic_provider, sinch_provider, c
     for provider in Provider.objects.all():
         assert provider.callback_token not in old
         assert provider.callback_url in out
-    assert "Rotated 2 callback token(s)" in out
+    assert "Rotated 2 provider(s)' callback and inbound tokens" in out
 
 
 def test_an_unknown_provider_id_is_an_error_and_changes_nothing(generic_provider):
