@@ -147,3 +147,23 @@ def test_sections_follow_the_choices_made(add_form: Page):
     page.get_by_label("Require basic auth on the callback URL").check()
     expect(page.get_by_label("Callback username")).to_be_visible()
     expect(page.get_by_label("Callback password")).to_be_visible()
+
+
+def test_choosing_oauth_shows_its_fields_and_hides_the_basic_credentials(add_form: Page):
+    page = add_form
+    token_url = page.get_by_label("Token URL")
+    username = page.get_by_label("Username", exact=True)
+    expect(token_url).to_be_hidden()
+
+    page.get_by_role("radio", name="Basic").check(force=True)
+    expect(username).to_be_visible()
+    expect(token_url).to_be_hidden()
+
+    page.get_by_role("radio", name="OAuth 2.0 (client credentials)").check(force=True)
+    expect(token_url).to_be_visible()
+    expect(page.get_by_label("Client ID")).to_be_visible()
+    expect(page.get_by_label("Client secret", exact=True)).to_be_visible()
+    expect(username).to_be_hidden()
+
+    page.get_by_role("radio", name="None").check(force=True)
+    expect(token_url).to_be_hidden()
