@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.dlr.apply import Report
-from providers.dlr.base import MalformedBody, Parsed, load_json, parse_time, text
+from providers.dlr.base import Parsed, parse_time, text
 from providers.inbound import clevertap as replies
 from providers.inbound.base import Incoming
 from providers.models import Message
@@ -40,27 +40,16 @@ class CleverTapParsed(Parsed):
 
 
 def parse(body: bytes) -> CleverTapParsed:
-    payload = load_json(body)
-    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
-        raise MalformedBody("expected a JSON array of event objects")
     parsed = CleverTapParsed()
-    for item in payload:
-        event = text(item.get("event")).lower()
-        records = item.get("data")
-        if isinstance(records, dict):
-            records = [records]
-        if not isinstance(records, list):
-            parsed.reject(item, "missing data: a list of records")
+    for event, record in replies.event_records(body, parsed.reject):
+        if event == replies.EVENT:
+            _reply(parsed, record)
             continue
-        for record in records:
-            if event == replies.EVENT:
-                _reply(parsed, record)
-                continue
-            problem = _problem(event, record)
-            if problem:
-                parsed.reject(record, problem)
-            else:
-                parsed.reports.append(_report(event, record))
+        problem = _problem(event, record)
+        if problem:
+            parsed.reject(record, problem)
+        else:
+            parsed.reports.append(_report(event, record))
     return parsed
 
 

@@ -10,6 +10,7 @@ publicly, so `fromPhone`, `from`, `phone` and `msisdn` are all read (first one w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from providers.dlr.base import MalformedBody, load_json, parse_time, text
@@ -21,31 +22,41 @@ TEXT_KEYS = ("incomingText", "incomingMessage")
 
 
 def parse(body: bytes) -> ParsedReplies:
+    parsed = ParsedReplies()
+    for event, record in event_records(body, parsed.reject, lone_object=True):
+        if event != EVENT:
+            problem = "missing event" if not event else f"not a reply: {event[:40]!r}"
+            parsed.reject(record, problem + " (delivery reports go to the callback URL)")
+            continue
+        found = incoming(record)
+        if isinstance(found, str):
+            parsed.reject(record, found)
+        else:
+            parsed.replies.append(found)
+    return parsed
+
+
+def event_records(
+    body: bytes, reject: Callable[[Any, str], None], *, lone_object: bool = False
+) -> Iterator[tuple[str, Any]]:
+    """Each record of a CleverTap body (a JSON array of `{"event", "data": [records]}`,
+    or with `lone_object` one such object) with its event in lower case; an item without
+    a list of records is rejected. The DLR callback reads its bodies with this too."""
     payload = load_json(body)
-    if isinstance(payload, dict):
+    if lone_object and isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
         raise MalformedBody("expected a JSON array of event objects")
-    parsed = ParsedReplies()
     for item in payload:
         event = text(item.get("event")).lower()
         records = item.get("data")
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list):
-            parsed.reject(item, "missing data: a list of records")
+            reject(item, "missing data: a list of records")
             continue
         for record in records:
-            if event != EVENT:
-                problem = "missing event" if not event else f"not a reply: {event[:40]!r}"
-                parsed.reject(record, problem + " (delivery reports go to the callback URL)")
-                continue
-            found = incoming(record)
-            if isinstance(found, str):
-                parsed.reject(record, found)
-            else:
-                parsed.replies.append(found)
-    return parsed
+            yield event, record
 
 
 def incoming(record: Any) -> Incoming | str:
