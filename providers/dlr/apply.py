@@ -141,16 +141,14 @@ def awaiting_reports_apply(*, provider_id: int, refs: set[str]) -> int:
     """Apply the provider's reports that named one of these ids of its own before any
     message had it (they came before the send's answer); returns how many there were.
     Run where the ids were just recorded, in the same transaction."""
+    awaiting = DeliveryReport.objects.filter(provider_id=provider_id, outcome=AWAITING)
+    # Almost always none: one look at the (partial) index instead of a lookup of every id.
+    if not awaiting.exists():
+        return 0
     waiting: list[DeliveryReport] = []
     ordered = sorted(refs)
     for start in range(0, len(ordered), 500):
-        waiting.extend(
-            DeliveryReport.objects.filter(
-                provider_id=provider_id,
-                outcome=AWAITING,
-                message_ref__in=ordered[start : start + 500],
-            )
-        )
+        waiting.extend(awaiting.filter(message_ref__in=ordered[start : start + 500]))
     if not waiting:
         return 0
     waiting.sort(key=lambda row: (row.received_at, row.id))

@@ -29,7 +29,7 @@ No rules (an empty object) is the old behaviour: any 2xx is accepted.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
 import re
 from collections.abc import Sequence
@@ -128,14 +128,14 @@ def answer_read(
         return Reading(result)
     readout: list[str] = []
     answer = _Answer(result.response)
-    code = _read_optional(rules, "error_code", answer, readout)
-    description = _read_optional(rules, "error_description", answer, readout)
     if not result.ok:
+        code = _read_optional(rules, "error_code", answer, readout)
+        description = _read_optional(rules, "error_description", answer, readout)
         return Reading(_with_provider_codes(rules, result, code, description), readout=readout)
     records = rules.get("batch_results") if batch else None
     if records:
         return _batch_read(rules, records, result, answer, message_ids, readout)
-    return Reading(_verdict(rules, result, answer, readout, code, description), readout=readout)
+    return Reading(_verdict(rules, result, answer, readout), readout=readout)
 
 
 class _Answer:
@@ -162,14 +162,14 @@ def _verdict(
     result: SendResult,
     answer: _Answer,
     readout: list[str],
-    code: str,
-    description: str,
     *,
     record: Any = _MISSING,
 ) -> SendResult:
     """One message's result from a 2xx answer (or from its record of a batch answer)."""
     try:
         if "success" in rules and not _success(rules["success"], answer, record, readout):
+            code = _read_optional(rules, "error_code", answer, readout, record=record)
+            description = _read_optional(rules, "error_description", answer, readout, record=record)
             return _rejected(rules, result, code, description)
         message_id = ""
         if "message_id" in rules:
@@ -179,10 +179,10 @@ def _verdict(
             readout.append(f"message_id {_where(rules['message_id'])}: {message_id}")
     except Unreadable as exc:
         readout.append(f"could not read the answer: {exc}")
-        return dataclasses.replace(
+        return _changed(
             result, ok=False, error_kind=ErrorKind.UNREADABLE, error=str(exc), retryable=False
         )
-    return dataclasses.replace(result, provider_message_id=message_id)
+    return _changed(result, provider_message_id=message_id) if message_id else result
 
 
 def _batch_read(
@@ -200,7 +200,7 @@ def _batch_read(
     except Unreadable as exc:
         readout.append(f"could not read the answer: {exc}")
         code = _read_optional(rules, "error_code", answer, [])
-        failed = dataclasses.replace(
+        failed = _changed(
             result, ok=False, error_kind=ErrorKind.UNREADABLE, error=str(exc), retryable=False
         )
         if code:
@@ -226,9 +226,7 @@ def _batch_read(
             results.append(result)  # not mentioned: the request's outcome
             continue
         lines: list[str] = []
-        code = _read_optional(rules, "error_code", answer, lines, record=record)
-        description = _read_optional(rules, "error_description", answer, lines, record=record)
-        results.append(_verdict(rules, result, answer, lines, code, description, record=record))
+        results.append(_verdict(rules, result, answer, lines, record=record))
         if position == 0:
             readout.extend(f"record 1: {line}" for line in lines)
     return Reading(result, results=results, readout=readout)
@@ -307,7 +305,7 @@ def _where(rule: dict[str, Any]) -> str:
 
 def _rejected(rules: dict[str, Any], result: SendResult, code: str, description: str) -> SendResult:
     said = " ".join(part for part in (code, description) if part)
-    return dataclasses.replace(
+    return _changed(
         result,
         ok=False,
         error_kind=ErrorKind.PROVIDER_REJECTED,
@@ -324,12 +322,21 @@ def _with_provider_codes(
     if not (code or description):
         return result
     said = " ".join(part for part in (code, description) if part)
-    return dataclasses.replace(
+    return _changed(
         result,
         error=f"HTTP {result.http_status}: {said}"[:500],
         code=code[:32],
         retryable=_listed(rules, code, default=None),
     )
+
+
+def _changed(result: SendResult, **changes: Any) -> SendResult:
+    """A copy of the result with these changes (the request's result is shared by its
+    messages; dataclasses.replace cost more than reading the answer)."""
+    changed = copy.copy(result)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
 
 
 def _listed(rules: dict[str, Any], code: str, *, default: bool | None) -> bool | None:

@@ -139,23 +139,26 @@ def _record_submitted(submitted: list[tuple[uuid.UUID, str]], now: datetime) -> 
                 f"{change} WHERE {where} AND {sql.check_only('status')} = %s",
                 [Status.SUBMITTED, at, at, *id_params, Status.SENDING],
             )
-        uuid_value = sql.uuid_adapter()
-        for start in range(0, len(named), UPDATE_CHUNK // 5):
-            chunk = named[start : start + UPDATE_CHUNK // 5]
-            cast = "::uuid" if connection.vendor == "postgresql" else ""
-            rows = ", ".join([f"(%s{cast}, %s)"] * len(chunk))
+        for start in range(0, len(named), UPDATE_CHUNK):
+            rows, params = _named_rows(named[start : start + UPDATE_CHUNK])
             cursor.execute(
-                f"WITH named (ref_id, ref) AS (VALUES {rows}) {change},"
+                f"WITH named (ref_id, ref) AS ({rows}) {change},"
                 " provider_message_id = named.ref FROM named"
                 f" WHERE id = named.ref_id AND {sql.check_only('status')} = %s",
-                [
-                    *(value for row in chunk for value in (uuid_value(row[0]), row[1])),
-                    Status.SUBMITTED,
-                    at,
-                    at,
-                    Status.SENDING,
-                ],
+                [*params, Status.SUBMITTED, at, at, Status.SENDING],
             )
+
+
+def _named_rows(chunk: list[tuple[uuid.UUID, str]]) -> tuple[str, list[Any]]:
+    """(id, provider id) rows as a query, and its parameters: two arrays on PostgreSQL
+    (one parameter each, where a VALUES list of a thousand rows took longer to parse than
+    to run), a VALUES list elsewhere."""
+    if connection.vendor == "postgresql":
+        ids = [message_id for message_id, _ in chunk]
+        return "SELECT * FROM unnest(%s::uuid[], %s::text[])", [ids, [ref for _, ref in chunk]]
+    uuid_value = sql.uuid_adapter()
+    rows = ", ".join(["(%s, %s)"] * len(chunk))
+    return f"VALUES {rows}", [v for message_id, ref in chunk for v in (uuid_value(message_id), ref)]
 
 
 def _record_retry(messages: list[Claimed], result: SendResult, now: datetime) -> None:
