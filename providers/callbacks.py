@@ -16,13 +16,16 @@ import binascii
 import hmac
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
+from providers.dlr.base import MalformedBody, clean_params
 from providers.models import Provider, callback_token_digest
 from smsgateway.process_cache import ProcessCache
 
@@ -46,6 +49,55 @@ GUARD_FIELDS = (
     "callback_password",
 )
 REALMS: dict[str, str] = {"callback_token": "smsgateway DLR", "inbound_token": "smsgateway MO"}
+
+
+@dataclass
+class Call:
+    """A call the guard let through: whose URL it was, its body, and whether the
+    provider's format for it is parameters (`plain`: GET or POST, answered in text)."""
+
+    provider: Provider
+    body: bytes
+    plain: bool
+    what: str
+
+    def refuse(self, status: int, error: str) -> HttpResponse:
+        return refused(self.provider, status, error, what=self.what, plain=self.plain)
+
+
+def call_received(
+    request: HttpRequest,
+    token: str,
+    *,
+    field: TokenField,
+    format_field: Literal["dlr_format", "inbound_format"],
+    what: str,
+) -> Call | HttpResponse:
+    """The call to a provider's URL, or the answer that refuses it: the guard
+    (`provider_or_refusal`), the methods its format takes (GET too for parameters) and
+    the body's size limit."""
+    found = provider_or_refusal(request, token, field=field, what=what)
+    if isinstance(found, HttpResponse):
+        return found
+    # Both formats' choices name parameters "params".
+    plain = getattr(found, format_field) == "params"
+    allowed = ["GET", "POST"] if plain else ["POST"]
+    if request.method not in allowed:
+        return quiet(HttpResponseNotAllowed(allowed))
+    body = read_body(request)
+    call = Call(found, body or b"", plain, what)
+    if body is None:
+        return call.refuse(413, f"body larger than {MAX_BODY_BYTES // 1024 // 1024} MB")
+    return call
+
+
+def call_params(request: HttpRequest) -> dict[str, str]:
+    """A parameter format's values, cleaned: form fields win over the query string (a
+    dlr-url's own query comes first). MalformedBody when they cannot be read."""
+    try:
+        return clean_params({**request.GET.dict(), **request.POST.dict()})
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        raise MalformedBody(str(exc) or "unreadable parameters") from exc
 
 
 def provider_or_refusal(

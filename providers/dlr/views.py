@@ -13,23 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.http.multipartparser import MultiPartParserError
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from providers.callbacks import (
-    MAX_BODY_BYTES,
-    answer,
-    provider_or_refusal,
-    quiet,
-    read_body,
-    refused,
-    unprocessed,
-)
+from providers.callbacks import Call, answer, call_params, call_received, unprocessed
 from providers.dlr import clevertap, custom, params, sinch_rest
 from providers.dlr.apply import report_apply, reports_apply
-from providers.dlr.base import MalformedBody, NotConfigured, Parsed, clean_params
+from providers.dlr.base import MalformedBody, NotConfigured, Parsed
 from providers.inbound.base import Incoming
 from providers.inbound.services import replies_receive
 from providers.models import DeliveryReport, Provider
@@ -41,24 +31,20 @@ Format = Provider.DlrFormat
 
 @csrf_exempt
 def dlr_callback(request: HttpRequest, token: str) -> HttpResponse:
-    found = provider_or_refusal(request, token, field="callback_token", what="DLR callback")
-    if isinstance(found, HttpResponse):
-        return found
-    provider = found
-    allowed = ["GET", "POST"] if provider.dlr_format == Format.PARAMS else ["POST"]
-    if request.method not in allowed:
-        return quiet(HttpResponseNotAllowed(allowed))
-    body = read_body(request)
-    if body is None:
-        return _failure(provider, 413, f"body larger than {MAX_BODY_BYTES // 1024 // 1024} MB")
-    if provider.dlr_format == Format.PARAMS:
-        return _params_callback(request, provider)
+    call = call_received(
+        request, token, field="callback_token", format_field="dlr_format", what="DLR callback"
+    )
+    if isinstance(call, HttpResponse):
+        return call
+    provider = call.provider
+    if call.plain:
+        return _params_callback(request, call)
     try:
-        parsed, replies = _parse(provider, body)
+        parsed, replies = _parse(provider, call.body)
     except MalformedBody as exc:
-        return _failure(provider, 400, str(exc))
+        return call.refuse(400, str(exc))
     except NotConfigured as exc:
-        return _failure(provider, 503, str(exc))
+        return call.refuse(503, str(exc))
     processed, not_taken = _apply(provider, parsed)
     # Replies that name no message of ours are the inbound handling's alone; those that
     # do were counted with their report above and are stored as replies as well.
@@ -102,19 +88,14 @@ def _apply(provider: Provider, parsed: Parsed) -> tuple[int, list[dict[str, Any]
     return processed, not_taken
 
 
-def _params_callback(request: HttpRequest, provider: Provider) -> HttpResponse:
+def _params_callback(request: HttpRequest, call: Call) -> HttpResponse:
+    provider = call.provider
     try:
-        # Form fields win over the query string: the dlr-url's own query comes first.
-        values = clean_params({**request.GET.dict(), **request.POST.dict()})
+        values = call_params(request)
         report = params.parse(values)
-    except (MalformedBody, MultiPartParserError, SuspiciousOperation) as exc:
-        return _failure(provider, 400, str(exc) or "unreadable parameters")
+    except MalformedBody as exc:
+        return call.refuse(400, str(exc))
     outcome = report_apply(provider=provider, report=report)
     level = logging.INFO if outcome == DeliveryReport.Outcome.UNKNOWN_MESSAGE else logging.DEBUG
     logger.log(level, "DLR callback for provider %s: %s", provider.pk, outcome)
     return HttpResponse(params.answer(values, outcome), content_type="text/plain")
-
-
-def _failure(provider: Provider, status: int, error: str) -> HttpResponse:
-    plain = provider.dlr_format == Format.PARAMS
-    return refused(provider, status, error, what="DLR callback", plain=plain)

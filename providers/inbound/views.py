@@ -13,21 +13,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.http.multipartparser import MultiPartParserError
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from providers.callbacks import (
-    MAX_BODY_BYTES,
-    answer,
-    provider_or_refusal,
-    quiet,
-    read_body,
-    refused,
-    unprocessed,
-)
-from providers.dlr.base import MalformedBody, NotConfigured, clean_params
+from providers.callbacks import Call, answer, call_params, call_received, unprocessed
+from providers.dlr.base import MalformedBody, NotConfigured
 from providers.inbound import clevertap, custom, params, sinch_rest
 from providers.inbound.base import ParsedReplies
 from providers.inbound.services import replies_receive
@@ -40,24 +30,20 @@ Format = Provider.InboundFormat
 
 @csrf_exempt
 def inbound_callback(request: HttpRequest, token: str) -> HttpResponse:
-    found = provider_or_refusal(request, token, field="inbound_token", what="Inbound URL")
-    if isinstance(found, HttpResponse):
-        return found
-    provider = found
-    allowed = ["GET", "POST"] if provider.inbound_format == Format.PARAMS else ["POST"]
-    if request.method not in allowed:
-        return quiet(HttpResponseNotAllowed(allowed))
-    body = read_body(request)
-    if body is None:
-        return _failure(provider, 413, f"body larger than {MAX_BODY_BYTES // 1024 // 1024} MB")
-    if provider.inbound_format == Format.PARAMS:
-        return _params_reply(request, provider)
+    call = call_received(
+        request, token, field="inbound_token", format_field="inbound_format", what="Inbound URL"
+    )
+    if isinstance(call, HttpResponse):
+        return call
+    provider = call.provider
+    if call.plain:
+        return _params_reply(request, call)
     try:
-        parsed = _parse(provider, body)
+        parsed = _parse(provider, call.body)
     except MalformedBody as exc:
-        return _failure(provider, 400, str(exc))
+        return call.refuse(400, str(exc))
     except NotConfigured as exc:
-        return _failure(provider, 503, str(exc))
+        return call.refuse(503, str(exc))
     processed, not_taken = _receive(provider, parsed)
     logger.log(
         logging.INFO if not_taken else logging.DEBUG,
@@ -88,20 +74,15 @@ def _receive(provider: Provider, parsed: ParsedReplies) -> tuple[int, list[dict[
     return processed, not_taken
 
 
-def _params_reply(request: HttpRequest, provider: Provider) -> HttpResponse:
+def _params_reply(request: HttpRequest, call: Call) -> HttpResponse:
+    provider = call.provider
     try:
-        # Form fields win over the query string, as on the DLR callback.
-        values = clean_params({**request.GET.dict(), **request.POST.dict()})
+        values = call_params(request)
         incoming = params.parse(values)
-    except (MalformedBody, MultiPartParserError, SuspiciousOperation) as exc:
-        return _failure(provider, 400, str(exc) or "unreadable parameters")
+    except MalformedBody as exc:
+        return call.refuse(400, str(exc))
     [(_, problem)] = replies_receive(provider=provider, replies=[incoming])
     if problem:
-        return _failure(provider, 400, problem)
+        return call.refuse(400, problem)
     logger.debug("Inbound URL for provider %s: reply stored", provider.pk)
     return HttpResponse(params.answer(values), content_type="text/plain")
-
-
-def _failure(provider: Provider, status: int, error: str) -> HttpResponse:
-    plain = provider.inbound_format == Format.PARAMS
-    return refused(provider, status, error, what="Inbound URL", plain=plain)
