@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -299,9 +299,13 @@ def provider_stats(*, provider: Provider) -> ProviderStats:
 PARTIAL_SEARCH_SCOPE = 20_000
 
 
-def provider_messages(
-    *, provider: Provider, status: str = "", number: str = ""
-) -> QuerySet[Message]:
+class MessageSearch(NamedTuple):
+    messages: QuerySet[Message]
+    # The number or provider's id matched exactly; "" for part of a number, or no search.
+    exact: str
+
+
+def provider_messages(*, provider: Provider, status: str = "", number: str = "") -> MessageSearch:
     """A provider's messages, newest first, optionally filtered by status and number.
 
     A full number (E.164, or ten Indian digits) matches exactly; then the provider's own
@@ -313,10 +317,10 @@ def provider_messages(
         messages = messages.filter(status=status)
     full = full_number(number)
     if full:
-        return messages.filter(to=full)
+        return MessageSearch(messages.filter(to=full), full)
     by_reference = provider_reference_messages(messages, number)
     if by_reference is not None:
-        return by_reference
+        return MessageSearch(by_reference, number.strip())
     digits = "".join(ch for ch in number if ch.isdigit())
     if digits:
         # Numbers are stored as E.164; searching by digits finds "98765", "+9198765…"
@@ -327,7 +331,7 @@ def provider_messages(
         if oldest:
             messages = messages.filter(created_at__gte=oldest[0])
         messages = messages.filter(to__contains=digits)
-    return messages
+    return MessageSearch(messages, "")
 
 
 def provider_reference_messages(messages: QuerySet[Message], text: str) -> QuerySet[Message] | None:

@@ -120,7 +120,7 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not found:
         raise Http404("No such provider.")
     [(provider, health)] = found
-    recent = selectors.provider_messages(provider=provider)[:RECENT_MESSAGES]
+    recent = selectors.provider_messages(provider=provider).messages[:RECENT_MESSAGES]
     uses_sandbox = selectors.provider_uses_sandbox(provider=provider)
     return render(
         request,
@@ -220,7 +220,7 @@ def provider_messages(request: HttpRequest, pk: int) -> HttpResponse:
     if status not in Message.Status.values:
         status = ""
     number = request.GET.get("q", "").strip()[:32]
-    found = selectors.provider_messages(provider=provider, status=status, number=number)
+    found, exact = selectors.provider_messages(provider=provider, status=status, number=number)
     page = CappedPaginator(found, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = selectors.with_error_meanings(page.object_list)
     query = request.GET.copy()
@@ -234,8 +234,7 @@ def provider_messages(request: HttpRequest, pk: int) -> HttpResponse:
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
             "status": status,
             "number": number,
-            "exact_number": selectors.full_number(number)
-            or (number if selectors.provider_reference_messages(found, number) else ""),
+            "exact_number": exact,
             "partial_scope": selectors.PARTIAL_SEARCH_SCOPE,
             "statuses": Message.Status.choices,
             "query": query.urlencode(),
