@@ -7,12 +7,17 @@ Fixtures that use these are in the conftest files; test modules import from here
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +27,7 @@ from providers.http.transport import SendResult
 from providers.models import Message, Provider
 from providers.sending import claims
 from providers.sending.create import message_create
+from providers.sending.dispatcher import Dispatcher
 from providers.sending.rendering import MASK
 from providers.sending.send_now import message_send_now
 
@@ -46,6 +52,35 @@ def numbers_csv(count: int, start: int = 0) -> str:
 
 def run_worker() -> None:
     call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0")
+
+
+@contextmanager
+def dispatcher_running(sending: Dispatcher | None = None) -> Iterator[Dispatcher]:
+    """A dispatcher sending in a thread of its own, as a worker's does, until the block ends."""
+    sending = sending or Dispatcher()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            sending.run(stop)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield sending
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def make_provider(url: str, *, batch_size: int | None = None) -> Provider:

@@ -159,15 +159,21 @@ def test_the_test_sms_counter_counts_like_the_server(logged_in: Page, generic_pr
     expect(counter).to_have_text("")
 
 
-def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
-    provider = Provider.objects.create(
+def sandbox_provider(sandbox: str, settings, **fields) -> Provider:
+    """A Sinch India provider sending to the built-in sandbox, with its credentials."""
+    return Provider.objects.create(
         nickname="Sandbox",
         kind=Provider.Kind.SINCH_INDIA,
         endpoint=sandbox,
         payload=SINCH_INDIA_PAYLOAD,
         username=settings.SMSGATEWAY_SANDBOX_USERNAME,
         password=settings.SMSGATEWAY_SANDBOX_PASSWORD,
+        **fields,
     )
+
+
+def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
+    provider = sandbox_provider(sandbox, settings)
     page = logged_in
     page.goto(provider.get_absolute_url())
     form = page.locator("[data-test-sms-form]")
@@ -209,15 +215,7 @@ def test_a_rejected_test_sms_says_why(logged_in: Page, sandbox: str, settings):
 
 
 def test_the_test_sms_shows_what_the_response_rules_read(logged_in: Page, sandbox: str, settings):
-    provider = Provider.objects.create(
-        nickname="Sandbox",
-        kind=Provider.Kind.SINCH_INDIA,
-        endpoint=sandbox,
-        payload=SINCH_INDIA_PAYLOAD,
-        response=SINCH_INDIA_RESPONSE,
-        username=settings.SMSGATEWAY_SANDBOX_USERNAME,
-        password=settings.SMSGATEWAY_SANDBOX_PASSWORD,
-    )
+    provider = sandbox_provider(sandbox, settings, response=SINCH_INDIA_RESPONSE)
     page = logged_in
     page.goto(provider.get_absolute_url())
     form = page.locator("[data-test-sms-form]")
@@ -274,14 +272,7 @@ def test_the_message_page_follows_the_status_live(logged_in: Page, generic_provi
 def test_a_test_sms_the_operator_would_reject_warns_and_may_be_sent_anyway(
     logged_in: Page, sandbox: str, settings, otp_template
 ):
-    provider = Provider.objects.create(
-        nickname="Sandbox",
-        kind=Provider.Kind.SINCH_INDIA,
-        endpoint=sandbox,
-        payload=SINCH_INDIA_PAYLOAD,
-        username=settings.SMSGATEWAY_SANDBOX_USERNAME,
-        password=settings.SMSGATEWAY_SANDBOX_PASSWORD,
-    )
+    provider = sandbox_provider(sandbox, settings)
     page = logged_in
     page.goto(provider.get_absolute_url())
     form = page.locator("[data-test-sms-form]")

@@ -3,11 +3,6 @@ database goes away. Real HTTP to a fake provider on loopback."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import pytest
 from django.db import OperationalError, connection
 
@@ -18,7 +13,7 @@ from providers.models import Lane, Message, Provider
 from providers.sending import claims, dispatcher
 from providers.sending.create import message_create
 from providers.sending.dispatcher import Dispatcher
-from tests.factories import csv_file, make_campaign, numbers_csv
+from tests.factories import csv_file, dispatcher_running, make_campaign, numbers_csv, wait_for
 from tests.fake_provider import Answer, FakeProvider
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -51,33 +46,6 @@ def prepared_campaign(provider: Provider, recipients: int) -> Campaign:
     dispatch.campaign_prepare(campaign_id=campaign.id)
     campaign.refresh_from_db()
     return campaign
-
-
-@contextmanager
-def running(sending: Dispatcher) -> Iterator[None]:
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            sending.run(stop)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_api_messages_go_first_and_a_campaign_still_gets_a_quarter(settings):
@@ -128,7 +96,7 @@ def test_outcomes_are_kept_while_the_database_refuses_and_recorded_once_it_answe
         provider = single_provider(fake.url)
         messages = queue_api_messages(provider, 30)
         sending = Dispatcher()
-        with running(sending):
+        with dispatcher_running(sending):
             sending.heard(None)
             wait_for(
                 lambda: Message.objects.filter(status="submitted").count() == 30,
@@ -159,7 +127,7 @@ def test_a_claim_whose_answer_was_lost_puts_its_messages_back(monkeypatch):
         provider = single_provider(fake.url)
         messages = queue_api_messages(provider, 10)
         sending = Dispatcher()
-        with running(sending):
+        with dispatcher_running(sending):
             sending.heard(None)
             wait_for(
                 lambda: Message.objects.filter(status="submitted").count() == 10,
@@ -199,7 +167,7 @@ def test_a_lane_sealed_after_its_last_message_was_sent_is_found_drained(settings
         lane = Lane.objects.filter(id=campaign.lane_id)
         lane.update(sealed=False)  # as if the last chunk were still being created
         sending = Dispatcher()
-        with running(sending):
+        with dispatcher_running(sending):
             submitted = Message.objects.filter(lane_id=campaign.lane_id, status="submitted")
             wait_for(lambda: submitted.count() == 5, "the campaign's messages sent")
             assert lane.get().drained_at is None  # not sealed: never drained

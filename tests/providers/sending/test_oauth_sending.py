@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from providers.models import AccessToken, Message, MessageEvent, Provider
 from providers.ops.transfer import providers_export
 from providers.sending import send_now
 from providers.sending.create import message_create
-from providers.sending.dispatcher import Dispatcher
-from tests.factories import run_worker, send_due
+from tests.factories import dispatcher_running, run_worker, send_due, wait_for
 from tests.fake_oauth import CLIENT_SECRET, FakeOAuth, oauth_provider, sent_token
 from tests.fake_provider import Answer
 
@@ -45,34 +40,6 @@ def queue(provider: Provider, count: int) -> list[Message]:
 
 def statuses() -> set[str]:
     return set(Message.objects.values_list("status", flat=True))
-
-
-@contextmanager
-def running() -> Iterator[None]:
-    stop = threading.Event()
-    sending = Dispatcher()
-
-    def run() -> None:
-        try:
-            sending.run(stop)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_one_token_is_fetched_for_many_messages_and_sent_as_a_bearer_header():
@@ -150,7 +117,7 @@ def test_messages_wait_while_the_token_endpoint_is_down_and_go_once_it_is_back(m
         assert "Dispatch error: the token endpoint could not be reached" in page
         assert fake.sends == []
 
-        with running():
+        with dispatcher_running():
             time.sleep(0.5)  # held: asked again every SMSGATEWAY_OAUTH_RETRY_SECONDS
             assert statuses() == {"queued"}
             fake.token_answer = None  # back

@@ -337,17 +337,23 @@ def test_a_custom_report_names_the_message_by_the_field_declared_as_the_provider
 # ---------------------------------------------------------------- the test SMS
 
 
-def test_the_test_sms_shows_what_each_rule_read(fake, client, admin_user):
-    answering(fake, lambda request: Answer(200, '{"status": "success", "msgid": "T-1"}'))
-    provider = provider_with(fake, RULES)
-    client.force_login(admin_user)
-
+def sent_test_sms(client, user, provider: Provider) -> dict:
+    """Send Test SMS from the provider page, as the page's script posts it."""
+    client.force_login(user)
     answer = client.post(
         reverse("provider_test_sms", args=[provider.id]),
         {"country_code": "91", "mobile": "9876543210", "message": "Hello", "send_anyway": True},
         content_type="application/json",
     ).json()
     assert "message_id" in answer, answer
+    return answer
+
+
+def test_the_test_sms_shows_what_each_rule_read(fake, client, admin_user):
+    answering(fake, lambda request: Answer(200, '{"status": "success", "msgid": "T-1"}'))
+    provider = provider_with(fake, RULES)
+
+    answer = sent_test_sms(client, admin_user, provider)
 
     assert answer["ok"] is True
     assert answer["provider_message_id"] == "T-1"
@@ -358,14 +364,8 @@ def test_the_test_sms_shows_what_each_rule_read(fake, client, admin_user):
 def test_the_test_sms_says_why_the_rules_rejected_the_answer(fake, client, admin_user):
     answering(fake, lambda request: Answer(200, '{"state": "queued"}'))
     provider = provider_with(fake, RULES)
-    client.force_login(admin_user)
 
-    answer = client.post(
-        reverse("provider_test_sms", args=[provider.id]),
-        {"country_code": "91", "mobile": "9876543210", "message": "Hello", "send_anyway": True},
-        content_type="application/json",
-    ).json()
-    assert "message_id" in answer, answer
+    answer = sent_test_sms(client, admin_user, provider)
 
     assert answer["ok"] is False
     assert answer["error"] == "Answer not understood: the answer has no status"
