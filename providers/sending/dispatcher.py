@@ -444,17 +444,17 @@ class Dispatcher:
         """A 401 to a request that carried an access token (expired or revoked early):
         the token is dropped and the request waits for a new one, once; a second 401 is
         recorded as the usual auth_rejected failure. True if it waits."""
-        ids = None
-        if self._token_retried:
+        if self._token_retried:  # (a set per request only while some request is retried)
             ids = {message.id for message in flight.messages}
             if ids & self._token_retried:
+                # The try with the new token: whatever came back is its outcome.
                 self._token_retried -= ids
                 return False
         provider = self._providers.get(flight.provider_id)
         if result.http_status != 401 or not flight.request.access_token or provider is None:
             return False
         logger.info("%s refused its access token (HTTP 401): fetching a new one", provider.nickname)
-        self._token_retried |= ids or {message.id for message in flight.messages}
+        self._token_retried |= {message.id for message in flight.messages}
         self._tokens.rejected(provider.id, flight.request.access_token)
         self._token_refused_record(flight, result)
         self._waiting.setdefault(provider.id, deque()).appendleft((flight.lane_id, flight.messages))
