@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from providers.dlr.views import MAX_BODY_BYTES
+from providers.callbacks import MAX_BODY_BYTES
 from providers.models import DeliveryReport, Message, MessageEvent, OptOut, Provider
 from providers.sending.create import message_create
 from providers.sending.dispatcher import Dispatcher
